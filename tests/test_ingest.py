@@ -1,0 +1,154 @@
+"""Ingest: every post stored exactly once, tagged, scored, routed; brand replies become responses."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from tests.conftest import record
+from triage import ingest
+from triage.models import Author, Delivery, Event, Mention, Queue, Response
+
+
+def _receive_and_process(db, source, records):
+    receipt = ingest.receive(db, source, records)
+    db.commit()
+    for delivery_id in receipt.delivery_ids:
+        ingest.process_delivery(db, delivery_id)
+        db.commit()
+    return receipt
+
+
+def test_a_post_delivered_twice_is_stored_once(db, make_source):
+    source = make_source()
+    post = record(id="dup-1")
+    _receive_and_process(db, source, [post, dict(post)])
+    _receive_and_process(db, source, [dict(post)])
+    assert db.scalar(select(func.count()).select_from(Mention).where(Mention.external_id == "dup-1")) == 1
+    assert db.scalar(select(func.count()).select_from(Event).where(Event.action == "queued")) == 1
+    assert [d.duplicate_count for d in db.scalars(select(Delivery).order_by(Delivery.id))] == [1, 1]
+
+
+def test_same_id_on_two_networks_is_two_mentions(db, make_source):
+    source = make_source()
+    _receive_and_process(db, source, [record(id="same", network="x"), record(id="same", network="mastodon")])
+    assert db.scalar(select(func.count()).select_from(Mention)) == 2
+
+
+def test_processed_mentions_are_tagged_scored_and_queued(db, make_source):
+    source = make_source()
+    _receive_and_process(db, source, [
+        record(id="c1", text="@northwind my flight was cancelled and nobody at the desk helps, I want a refund"),
+        record(id="q1", text="@northwind how do I add a checked bag to my booking?"),
+        record(id="a1", text="Huge thanks to the @northwind crew today, amazing service, highly recommend!"),
+        record(id="u1", text="@northwind there is smoke in the cabin and the crew ignores us, this is unsafe"),
+    ])
+    by_id = {m.external_id: m for m in db.scalars(select(Mention))}
+    assert all(m.status == "open" and m.tagged_at is not None for m in by_id.values())
+    queue_of = {m.external_id: db.get(Queue, m.queue_id).slug for m in by_id.values()}
+    assert queue_of == {"c1": "complaints", "q1": "questions", "a1": "advocacy", "u1": "urgent"}
+    assert by_id["c1"].sentiment == "negative" and by_id["a1"].sentiment == "positive"
+    assert by_id["u1"].urgent and by_id["u1"].priority > by_id["c1"].priority > by_id["a1"].priority
+    factors = {r["factor"] for r in by_id["c1"].priority_reasons}
+    assert {"intent", "negativity"} <= factors
+    assert sum(r["points"] for r in by_id["c1"].priority_reasons) == by_id["c1"].priority
+
+
+def test_large_following_ranks_higher_and_says_why(db, make_source):
+    source = make_source()
+    text = "@northwind my order is late again"
+    _receive_and_process(db, source, [record(id="small", text=text, author="small", author_followers=40),
+                                      record(id="big", text=text, author="big", author_followers=2_000_000)])
+    small, big = (db.scalar(select(Mention).where(Mention.external_id == i)) for i in ("small", "big"))
+    assert big.priority == small.priority + 20
+    assert any(r["factor"] == "reach" and "2,000,000 followers" in r["detail"] for r in big.priority_reasons)
+
+
+def test_authors_are_upserted_with_their_latest_reach(db, make_source):
+    source = make_source()
+    _receive_and_process(db, source, [record(author="dana", author_followers=10, author_name=None)])
+    _receive_and_process(db, source, [record(author="Dana", author_followers=5000, author_name="Dana W")])
+    authors = db.scalars(select(Author).where(Author.handle == "dana")).all()
+    assert len(authors) == 1 and authors[0].followers == 5000 and authors[0].display_name == "Dana W"
+
+
+def test_brand_reply_is_recorded_as_the_mentions_response(db, make_source):
+    source = make_source(brand_handles=["northwindhelp"])
+    _receive_and_process(db, source, [
+        record(id="m1", text="@northwind where is my refund?", posted_at="2026-11-20T10:00:00Z"),
+        record(id="r1", author="NorthwindHelp", text="@customer1 sorry! DM us your booking code",
+               in_reply_to="m1", posted_at="2026-11-20T10:12:00Z"),
+    ])
+    mentions = db.scalars(select(Mention)).all()
+    assert [m.external_id for m in mentions] == ["m1"]  # the brand's reply is not a new mention
+    mention = mentions[0]
+    assert mention.status == "answered"
+    assert mention.first_response_at.isoformat() == "2026-11-20T10:12:00+00:00"
+    response = db.scalar(select(Response))
+    assert (response.origin, response.author_handle, response.mention_id) == ("network", "northwindhelp", mention.id)
+    # Delivered again: the response is not recorded twice.
+    _receive_and_process(db, source, [record(id="r1", author="northwindhelp", text="again", in_reply_to="m1")])
+    assert db.scalar(select(func.count()).select_from(Response)) == 1
+
+
+def test_brand_reply_to_unknown_post_and_brand_broadcasts_are_not_mentions(db, make_source):
+    source = make_source(brand_handles=["northwind"])
+    receipt = _receive_and_process(db, source, [
+        record(author="northwind", text="Our winter sale starts today!"),
+        record(author="northwind", text="@someone glad to help", in_reply_to="never-seen"),
+    ])
+    assert receipt.accepted == 2
+    assert db.scalar(select(func.count()).select_from(Mention)) == 0
+    assert db.scalar(select(Delivery.processed_at)) is not None
+
+
+def test_bad_records_are_refused_with_clear_errors_and_good_ones_land(db, make_source):
+    source = make_source()
+    receipt = ingest.receive(db, source, [
+        record(id="good-1"),
+        record(text=""),
+        record(text="x" * 100_000),
+        {"id": "no-author", "network": "x", "text": "hi"},
+        "not an object",
+        record(posted_at="yesterday"),
+        record(author_followers="many"),
+        record(network="bad network!"),
+        record(id="good-2", text="bad \x00 bytes \x07 removed"),
+    ])
+    db.commit()
+    assert receipt.accepted == 2
+    errors = {e["index"]: e["error"] for e in receipt.errors}
+    assert errors[1] == "missing field 'text'"
+    assert "100,000 characters" in errors[2]
+    assert errors[3] == "missing field 'author'"
+    assert errors[4] == "a post must be a JSON object"
+    assert "ISO 8601" in errors[5] and "whole number" in errors[6] and "network" in errors[7]
+    ingest.process_delivery(db, receipt.delivery_ids[0])
+    db.commit()
+    texts = dict(db.execute(select(Mention.external_id, Mention.text)).all())
+    assert sorted(texts) == ["good-1", "good-2"]
+    assert texts["good-2"] == "bad  bytes  removed"  # control characters no person typed are dropped
+
+
+def test_hostile_text_is_stored_verbatim_and_tagged(db, make_source):
+    source = make_source()
+    nasty = '<script>alert("x")</script> 🙃🙃 ' + "ё" * 9000
+    _receive_and_process(db, source, [record(id="nasty", text=nasty)])
+    mention = db.scalar(select(Mention))
+    assert mention.text == nasty and mention.tagged_at is not None and mention.queue_id is not None
+
+
+def test_processing_is_idempotent(db, make_source):
+    source = make_source()
+    receipt = ingest.receive(db, source, [record() for _ in range(5)])
+    db.commit()
+    first = ingest.process_delivery(db, receipt.delivery_ids[0])
+    db.commit()
+    again = ingest.process_delivery(db, receipt.delivery_ids[0])
+    assert first.stored == 5 and again is None
+    # Even a forced second pass over the same posts (as a racing worker would do) stores nothing new.
+    delivery = db.get(Delivery, receipt.delivery_ids[0])
+    delivery.processed_at = None
+    db.commit()
+    assert ingest.process_delivery(db, delivery.id).stored == 0
+    db.commit()
+    assert db.scalar(select(func.count()).select_from(Mention)) == 5
+    assert db.scalar(select(func.count()).select_from(Event)) == 5

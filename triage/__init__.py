@@ -1,0 +1,1 @@
+"""triage: mention triage and response workflow for brand social-media teams."""

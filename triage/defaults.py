@@ -1,0 +1,79 @@
+"""What a new install starts with: the default queues and routing, and the demo team and source."""
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from triage.accounts import add_user
+from triage.models import Queue, RoutingRule, Source, User
+
+QUEUES = (
+    ("urgent", "Urgent", "Safety, security, legal or press risk, and anything scoring 75 or more"),
+    ("complaints", "Complaints", "Something went wrong for a customer"),
+    ("questions", "Questions", "Someone is waiting for an answer"),
+    ("advocacy", "Advocacy", "Fans and praise: thank them, reward them"),
+    ("other", "Other", "Chatter and everything no rule claimed"),
+)
+# (queue slug, conditions), in order: the first match wins.
+RULES = (
+    ("urgent", {"urgent": True}),
+    ("urgent", {"min_priority": 75}),
+    ("complaints", {"intent": "complaint"}),
+    ("questions", {"intent": "question"}),
+    ("advocacy", {"intent": "advocacy"}),
+)
+DEMO_TEAM = (
+    ("admin", "admin", "Avery Admin"),
+    ("lead", "lead", "Lee Lead"),
+    ("supervisor", "supervisor", "Sam Supervisor"),
+    ("alex", "agent", "Alex Agent"),
+    ("jordan", "agent", "Jordan Agent"),
+)
+
+
+def ensure_queues(session: Session) -> None:
+    """Create the default queues and routing rules on a database that has none."""
+    if session.scalar(select(Queue.id).limit(1)) is not None:
+        return
+    by_slug = {}
+    for position, (slug, name, description) in enumerate(QUEUES):
+        by_slug[slug] = Queue(slug=slug, name=name, description=description, position=position)
+        session.add(by_slug[slug])
+    session.flush()
+    for position, (slug, conditions) in enumerate(RULES):
+        session.add(RoutingRule(position=position, queue_id=by_slug[slug].id, **conditions))
+    session.flush()
+
+
+def ensure_demo_team(session: Session) -> list[tuple[str, str, str]]:
+    """Create the demo team on a database with no users; returns (username, role, password) once."""
+    if session.scalar(select(User.id).limit(1)) is not None:
+        return []
+    created = []
+    for username, role, name in DEMO_TEAM:
+        password = secrets.token_urlsafe(9)
+        add_user(session, username, password, role=role, display_name=name, team="Social care")
+        created.append((username, role, password))
+    return created
+
+
+def ensure_demo_source(session: Session) -> Source:
+    source = session.scalar(select(Source).where(Source.kind == "demo"))
+    if source is None:
+        source = Source(kind="demo", name="Demo stream", interval_seconds=4,
+                        config={"brand": "Northwind"}, brand_handles=["northwind", "northwindhelp"], cursor={})
+        session.add(source)
+        session.flush()
+    return source
+
+
+def ensure_source(session: Session, name: str, kind: str, **fields) -> Source:
+    """The named source, created on first use (imports and the push API need a source to belong to)."""
+    source = session.scalar(select(Source).where(Source.name == name))
+    if source is None:
+        source = Source(name=name, kind=kind, config=fields.pop("config", {}), cursor={}, **fields)
+        session.add(source)
+        session.flush()
+    return source

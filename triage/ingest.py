@@ -1,0 +1,204 @@
+"""Receive raw posts (any source), store each exactly once, record brand replies, tag and queue.
+
+`receive` keeps a batch as a `Delivery` row before anything else happens to it; `process_delivery`
+turns a delivery into mentions in one transaction and can run again safely, so a worker killed
+mid-batch or a Redis restart loses nothing and duplicates nothing.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from triage.db import utcnow
+from triage.models import Author, Delivery, Event, Mention, Response, Source
+from triage.models.mentions import ANSWERED, NEW, OPEN
+from triage.posts import Post, PostError, parse_post
+from triage.tagging import tag_new_mentions
+
+
+@dataclass
+class Receipt:
+    """What `receive` accepted, and a clear error for each record it refused."""
+
+    delivery_ids: list[int] = field(default_factory=list)
+    accepted: int = 0
+    errors: list[dict] = field(default_factory=list)  # {"index", "id", "error"}
+
+
+@dataclass
+class Processed:
+    delivery_id: int
+    stored: int = 0
+    duplicates: int = 0
+    responses: int = 0
+    unmatched_responses: int = 0
+    mention_ids: list[int] = field(default_factory=list)
+
+
+def receive(session: Session, source: Source, records: Iterable[Any], *, batch_size: int = 500,
+            first_index: int = 0) -> Receipt:
+    """Validate records and keep the valid ones as deliveries of `batch_size` posts (caller commits)."""
+    receipt = Receipt()
+    batch: list[dict] = []
+    for index, record in enumerate(records, start=first_index):
+        try:
+            post = parse_post(record, default_network=source.config.get("network"))
+        except PostError as exc:
+            ident = record.get("id") if isinstance(record, dict) else None
+            receipt.errors.append({"index": index, "id": _short(ident), "error": str(exc)})
+            continue
+        batch.append(post.to_record())
+        if len(batch) >= batch_size:
+            receipt.delivery_ids.append(_store_delivery(session, source, batch))
+            receipt.accepted += len(batch)
+            batch = []
+    if batch:
+        receipt.delivery_ids.append(_store_delivery(session, source, batch))
+        receipt.accepted += len(batch)
+    return receipt
+
+
+def _store_delivery(session: Session, source: Source, records: list[dict]) -> int:
+    delivery = Delivery(source_id=source.id, posts=records, post_count=len(records), received_at=utcnow())
+    session.add(delivery)
+    session.flush()
+    return delivery.id
+
+
+def _short(value: Any) -> str | None:
+    return None if value is None else str(value)[:80]
+
+
+def process_delivery(session: Session, delivery_id: int, *, now: datetime | None = None) -> Processed | None:
+    """Store, tag and queue one delivery, in the caller's transaction. Safe to run twice."""
+    now = now or utcnow()
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None or delivery.processed_at is not None:
+        return None
+    source = delivery.source
+    brand = {h.lower().lstrip("@") for h in source.brand_handles or []}
+    posts = [parse_post(r) for r in delivery.posts]
+    customer_posts = [p for p in posts if p.author_handle not in brand]
+    brand_posts = [p for p in posts if p.author_handle in brand]
+
+    result = Processed(delivery_id=delivery.id)
+    new_ids = store_mentions(session, source, delivery.id, customer_posts, now=now)
+    result.stored, result.duplicates = len(new_ids), len(customer_posts) - len(new_ids)
+    result.mention_ids = new_ids
+    tag_new_mentions(session, new_ids, now=now)
+    result.responses, result.unmatched_responses = record_brand_replies(session, brand_posts, now=now)
+
+    delivery.attempts += 1
+    delivery.processed_at = now
+    delivery.stored_count, delivery.duplicate_count = result.stored, result.duplicates
+    delivery.response_count = result.responses
+    source.last_run_at = now
+    return result
+
+
+def _insert(session: Session, model):
+    """INSERT with ON CONFLICT support on whichever backend the session runs on."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+def upsert_authors(session: Session, posts: list[Post], *, now: datetime) -> dict[tuple[str, str], int]:
+    """Insert new authors, refresh name and reach of known ones; returns ids by (network, handle)."""
+    latest: dict[tuple[str, str], Post] = {}
+    for post in posts:
+        latest[(post.network, post.author_handle)] = post
+    if not latest:
+        return {}
+    rows = [
+        {"network": n, "handle": h, "display_name": p.author_name, "followers": p.author_followers,
+         "first_seen_at": now, "last_seen_at": now}
+        for (n, h), p in sorted(latest.items())  # a fixed order keeps concurrent upserts from deadlocking
+    ]
+    stmt = _insert(session, Author)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["network", "handle"],
+        set_={
+            "display_name": func.coalesce(stmt.excluded.display_name, Author.display_name),
+            "followers": func.coalesce(stmt.excluded.followers, Author.followers),
+            "last_seen_at": stmt.excluded.last_seen_at,
+        },
+    ).returning(Author.id, Author.network, Author.handle)
+    return {
+        (row.network, row.handle): row.id for chunk in _chunks(rows) for row in session.execute(stmt.values(chunk))
+    }
+
+
+def store_mentions(session: Session, source: Source, delivery_id: int | None, posts: list[Post], *,
+                   now: datetime) -> list[int]:
+    """Insert posts not seen before on their network; returns the ids of the new mentions only."""
+    unique: dict[tuple[str, str], Post] = {}
+    for post in posts:
+        unique.setdefault((post.network, post.external_id), post)
+    if not unique:
+        return []
+    authors = upsert_authors(session, list(unique.values()), now=now)
+    rows = [
+        {
+            "source_id": source.id, "delivery_id": delivery_id, "network": p.network, "external_id": p.external_id,
+            "author_id": authors[(p.network, p.author_handle)], "text": p.text, "url": p.url,
+            "in_reply_to": p.in_reply_to, "language": p.language,
+            "posted_at": p.posted_at or now, "posted_at_known": p.posted_at is not None, "ingested_at": now,
+            "status": NEW, "priority": 0, "cues": [], "priority_reasons": [],
+        }
+        for p in unique.values()
+    ]
+    stmt = _insert(session, Mention).on_conflict_do_nothing(
+        index_elements=["network", "external_id"]
+    ).returning(Mention.id)
+    new_ids: list[int] = []
+    for chunk in _chunks(rows):
+        new_ids.extend(session.scalars(stmt.values(chunk)))
+    return new_ids
+
+
+def _chunks(rows: list[dict], size: int = 1000):
+    """Multi-row VALUES in slices that stay under every driver's bound-parameter limit."""
+    for start in range(0, len(rows), size):
+        yield rows[start:start + size]
+
+
+def record_brand_replies(session: Session, posts: list[Post], *, now: datetime) -> tuple[int, int]:
+    """A brand handle answering a stored mention is that mention's response, sent at the post's time."""
+    recorded = unmatched = 0
+    for post in posts:
+        if not post.in_reply_to:
+            continue  # the brand's own broadcast, not an answer to anyone
+        mention = session.scalar(
+            select(Mention).where(Mention.network == post.network, Mention.external_id == post.in_reply_to)
+        )
+        if mention is None:
+            unmatched += 1
+            continue
+        sent_at = post.posted_at or now
+        inserted = session.execute(
+            _insert(session, Response).on_conflict_do_nothing(index_elements=["network", "external_id"])
+            .returning(Response.id)
+            .values(mention_id=mention.id, text=post.text, origin="network", network=post.network,
+                    external_id=post.external_id, author_handle=post.author_handle, created_at=now,
+                    sent_at=sent_at, delivery_status="sent")
+        ).scalar()
+        if inserted is None:
+            continue  # this reply was recorded by an earlier delivery
+        recorded += 1
+        before = mention.status
+        after = ANSWERED if before in (NEW, OPEN) else before
+        first = mention.first_response_at
+        session.execute(
+            update(Mention).where(Mention.id == mention.id).values(
+                first_response_at=sent_at if first is None or sent_at < first else first, status=after)
+        )
+        session.add(Event(mention_id=mention.id, action="responded", from_state=before, to_state=after,
+                          created_at=now, detail={"origin": "network", "by": post.author_handle,
+                                                  "sent_at": sent_at.isoformat()}))
+    return recorded, unmatched

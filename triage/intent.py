@@ -1,0 +1,76 @@
+"""Intent rules for brand mentions: complaint, question, advocacy or other.
+
+Intent leans on the sentiment evidence: in customer-care traffic a negative mention is nearly always a
+complaint, even when phrased as a question ("why is my order still not here?"), so complaint wins over question.
+"""
+
+from __future__ import annotations
+
+import re
+
+from triage.sentiment import SentimentResult
+
+INTENTS = ("complaint", "question", "advocacy", "other")
+
+_Q_START = (
+    r"(?:what|when|where|which|who|whom|whose|why|how|is|are|am|was|were|do|does|did|can|could|will|would|should|shall"
+    r"|may|might|has|have|had|any|anyone|anybody|someone|somebody)"
+)
+# A sentence opening with a wh-word or an inverted auxiliary reads as a question even without "?".
+QUESTION_START_RE = re.compile(r"(?:^|[.!?\n]\s*)" + _Q_START + r"\b(?!\s+(?:be|been)\b)", re.I)
+QUESTION_PHRASE_RE = re.compile(
+    r"\b(?:how (?:do|can|should|would|long|much|many|to)|can (?:you|u|someone|anyone|i|we)|could (?:you|u|someone|i|we)"
+    r"|is (?:there|it possible)|are (?:there|you)|do (?:you|u|i|we)|does (?:anyone|it|this)|will (?:i|you|it|there)"
+    r"|any (?:way|chance|idea|update|news|info|word)|anyone (?:know|else)|wondering|i was wondering|would like to know"
+    r"|want(?:ed)? to know|need to know|please (?:advise|confirm|let me know|help|tell|explain)|let (?:me|us) know"
+    r"|need (?:some )?help|help me|what(?:'s| is) the (?:best|status|policy)|who (?:do|can|should) i|where (?:do|can|is)"
+    r"|when (?:will|does|do|is|can))\b",
+    re.I,
+)
+# Customer-care agents sign their replies with initials ("^JS", "-AB"); those are not customer intents.
+BRAND_REPLY_RE = re.compile(
+    r"(?:\s[\^~][A-Z]{1,4}|\s-\s?[A-Z]{2,3})\s*$|\b(?:please (?:dm|follow) us|send us a (?:dm|direct message|private message)"
+    r"|we(?:'re| are) (?:sorry|happy to help|here to help)|we(?:'d| would) (?:be happy|love) to)\b",
+    re.I,
+)
+# Recommending or defending a brand to others, beyond thanking it.
+ADVOCACY_RE = re.compile(
+    r"\b(?:recommend\w*|(?:best|favou?rite) (?:\w+ )?(?:ever|app|brand|company|airline|bank|store|shop|service|team)"
+    r"|(?:love|loving|loved) (?:you|u|it|this|the|my|your|how)|never (?:disappoints|fails)|switch(?:ed)? to|go with"
+    r"|(?:always|only) (?:fly|use|shop|order|buy|bank|go with)|customer for life|five stars?|5 stars?|10/10|well done"
+    r"|keep (?:it )?up|you (?:guys )?(?:rock|are (?:the best|amazing|awesome|great))|shout ?out|kudos|hats off)\b",
+    re.I,
+)
+
+
+def question_cue(text: str) -> str | None:
+    """Return a cue naming why `text` reads as a question or request, or None."""
+    if "?" in text:
+        return "question mark"
+    if m := QUESTION_PHRASE_RE.search(text):
+        return f"question: {m.group(0).lower()}"
+    if m := QUESTION_START_RE.search(text):
+        return "question: " + m.group(0).strip(" .!?\n").lower()
+    return None
+
+
+def classify_intent(text: str, sent: SentimentResult, question: str | None) -> tuple[str, float, list[str]]:
+    """Pick an intent for `text` from its sentiment evidence and question cue; return (intent, confidence, cues)."""
+    cues: list[str] = []
+    if BRAND_REPLY_RE.search(text):
+        return "other", 0.6, ["brand reply"]
+    if sent.label == "negative":
+        # A failure named outright is the surest complaint; bare negative tone is less certain.
+        conf = 0.55 + 0.1 * min(len(sent.failures), 3) + 0.1 * sent.sarcasm + 0.3 * (sent.confidence - 0.55)
+        return "complaint", round(min(conf, 0.95), 3), cues
+    if question is not None:
+        conf = 0.8 if question == "question mark" else 0.6
+        return "question", round(conf - 0.15 * bool(sent.failures), 3), cues
+    if sent.label == "positive":
+        if m := ADVOCACY_RE.search(text):
+            cues.append(f"advocacy: {m.group(0).lower()}")
+            return "advocacy", 0.85, cues
+        if sent.gratitude or sent.praise or sent.emoji_score > 0:
+            return "advocacy", round(0.5 + 0.3 * (sent.confidence - 0.55) + 0.1 * sent.gratitude, 3), cues
+        return "other", 0.45, cues
+    return "other", round(0.4 + 0.4 * sent.confidence * (sent.label == "neutral"), 3), cues

@@ -1,0 +1,140 @@
+"""Mentions, the people who wrote them, the answers they got and every event in their life."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from triage.db import Base, UTCDateTime, utcnow
+from triage.models.people import User
+from triage.models.queues import Queue
+from triage.models.sources import Source
+
+# Mention states; the transitions between them live in triage/workflow.py.
+NEW, OPEN, CLAIMED, ANSWERED, RESOLVED, SPAM = "new", "open", "claimed", "answered", "resolved", "spam"
+WORKABLE = (OPEN, CLAIMED, ANSWERED)
+
+
+class Customer(Base):
+    """One consumer, however many network accounts (authors) they write from."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    authors: Mapped[list[Author]] = relationship(back_populates="customer")
+
+
+class Author(Base):
+    __tablename__ = "authors"
+    __table_args__ = (UniqueConstraint("network", "handle"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network: Mapped[str] = mapped_column(String(32))
+    handle: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    followers: Mapped[int | None] = mapped_column(BigInteger)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    customer: Mapped[Customer | None] = relationship(back_populates="authors")
+
+
+class Mention(Base):
+    __tablename__ = "mentions"
+    __table_args__ = (
+        UniqueConstraint("network", "external_id", name="uq_mentions_network_external_id"),
+        # The queue page and claim-next read exactly this order.
+        Index("ix_mentions_queue_order", "queue_id", "status", "priority", "posted_at"),
+        Index("ix_mentions_untagged", "tagged_at", "ingested_at"),
+        Index("ix_mentions_author", "author_id", "posted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"))
+    network: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(512))
+    author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"))
+    text: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(String(2048))
+    in_reply_to: Mapped[str | None] = mapped_column(String(512))
+    language: Mapped[str | None] = mapped_column(String(16))
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    posted_at_known: Mapped[bool] = mapped_column(default=True)  # False: the network gave no time, ingest time used
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # Tags, set once by the tagging job.
+    tagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sentiment: Mapped[str | None] = mapped_column(String(16))
+    polarity: Mapped[float | None]
+    subjectivity: Mapped[float | None]
+    sentiment_confidence: Mapped[float | None]
+    intent: Mapped[str | None] = mapped_column(String(16))
+    intent_confidence: Mapped[float | None]
+    cues: Mapped[list] = mapped_column(JSON, default=list)
+    priority: Mapped[int] = mapped_column(default=0)
+    priority_reasons: Mapped[list] = mapped_column(JSON, default=list)
+    urgent: Mapped[bool] = mapped_column(default=False)
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id"))
+
+    # Workflow.
+    status: Mapped[str] = mapped_column(String(16), default=NEW)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    author: Mapped[Author] = relationship()
+    queue: Mapped[Queue | None] = relationship()
+    source: Mapped[Source | None] = relationship()
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
+    claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id])
+
+
+class Response(Base):
+    """An answer to a mention: sent from the app, or posted by a brand handle on the network."""
+
+    __tablename__ = "responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mention_id: Mapped[int] = mapped_column(ForeignKey("mentions.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(16))  # "app" or "network" (the brand replied outside the app)
+    network: Mapped[str | None] = mapped_column(String(32))
+    external_id: Mapped[str | None] = mapped_column(String(512))
+    author_handle: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivery_status: Mapped[str] = mapped_column(String(16), default="sent")  # pending, sent, failed, manual
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("network", "external_id", name="uq_responses_network_external_id"),)
+
+
+class Event(Base):
+    """Append-only audit trail: who did what to which mention, when, from which state to which."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_mention", "mention_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mention_id: Mapped[int | None] = mapped_column(ForeignKey("mentions.id"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the system
+    action: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    actor: Mapped[User | None] = relationship()

@@ -1,0 +1,86 @@
+"""An explainable 0–100 priority: every point comes with the reason it was given."""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+INTENT_POINTS = {"complaint": 30, "question": 20, "advocacy": 8, "other": 0}
+URGENT_POINTS = 50  # above any complaint without reach: safety and legal risk come first
+URGENCY_RE = re.compile(
+    r"\b(emergency|urgent(ly)?|asap|danger(ous)?|unsafe|safety|injur(ed|y)|hospital|fire|smoke|"
+    r"hack(ed|er)|fraud(ulent)?|scam(med)?|stolen|identity theft|data (breach|leak)|"
+    r"lawyer|attorney|legal action|su(e|ing)|lawsuit|court|"
+    r"stranded|stuck (on|at|in)|trapped|missed (my )?(connection|funeral|wedding)|"
+    r"going to the (press|media)|journalist|reporter|going viral|boycott|"
+    r"discriminat\w*|harass\w*|racis[mt]|threat(en(ed|ing)?)?)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Priority:
+    score: int
+    reasons: list[dict]  # [{"factor", "points", "detail"}], largest first
+    urgent: bool
+
+
+def urgency_cues(text: str) -> list[str]:
+    """Words that mean someone must look now (safety, security, legal, press), deduplicated."""
+    seen: dict[str, None] = {}
+    for match in URGENCY_RE.finditer(text[:5000]):
+        seen.setdefault(match.group(0).lower(), None)
+    return list(seen)
+
+
+def reach_points(followers: int | None) -> int:
+    """0 points under 1,000 followers, then 5 per tenfold, capped at 20 (1M and more)."""
+    if not followers or followers < 1000:
+        return 0
+    return min(20, int(5 * (math.log10(followers) - 2)))
+
+
+def waiting_points(posted_at: datetime, now: datetime) -> int:
+    """One point per 15 minutes of waiting, capped at 10: older items rise, but never above urgent ones."""
+    minutes = max(0.0, (now - posted_at).total_seconds() / 60)
+    return min(10, int(minutes // 15))
+
+
+def score(
+    *,
+    text: str,
+    intent: str,
+    intent_confidence: float,
+    sentiment: str,
+    polarity: float,
+    followers: int | None,
+    posted_at: datetime,
+    now: datetime,
+) -> Priority:
+    reasons: list[dict] = []
+
+    def add(factor: str, points: int, detail: str) -> None:
+        if points:
+            reasons.append({"factor": factor, "points": points, "detail": detail})
+
+    add("intent", round(INTENT_POINTS.get(intent, 0) * (0.5 + 0.5 * intent_confidence)),
+        f"{intent} ({intent_confidence:.0%} sure)")
+    if sentiment == "negative" or polarity < 0:
+        add("negativity", round(min(1.0, abs(min(polarity, 0.0)) + (0.3 if sentiment == "negative" else 0)) * 15),
+            f"negative tone (polarity {polarity:+.2f})")
+    cues = urgency_cues(text)
+    add("urgency", URGENT_POINTS if cues else 0, "urgent words: " + ", ".join(cues[:4]))
+    add("reach", reach_points(followers), f"{followers:,} followers" if followers else "")
+    add("waiting", waiting_points(posted_at, now), f"waiting {_duration(now - posted_at)}")
+    total = max(0, min(100, sum(r["points"] for r in reasons)))
+    reasons.sort(key=lambda r: -r["points"])
+    return Priority(score=total, reasons=reasons, urgent=bool(cues))
+
+
+def _duration(delta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = minutes // 60
+    return f"{hours} h {minutes % 60} min" if hours < 48 else f"{hours // 24} days"

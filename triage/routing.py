@@ -1,0 +1,47 @@
+"""Route a tagged mention to a queue: first matching rule wins, 'other' catches the rest."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from triage.models import Queue, RoutingRule
+
+FALLBACK_QUEUE = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    queue_id: int
+    intent: str | None
+    sentiment: str | None
+    network: str | None
+    min_priority: int | None
+    urgent: bool | None
+
+    def matches(self, *, intent: str, sentiment: str, network: str, priority: int, urgent: bool) -> bool:
+        return (
+            (self.intent is None or self.intent == intent)
+            and (self.sentiment is None or self.sentiment == sentiment)
+            and (self.network is None or self.network == network)
+            and (self.min_priority is None or priority >= self.min_priority)
+            and (self.urgent is None or self.urgent == urgent)
+        )
+
+
+class Router:
+    """The routing table loaded once per batch."""
+
+    def __init__(self, session: Session):
+        rows = session.scalars(
+            select(RoutingRule).where(RoutingRule.enabled.is_(True)).order_by(RoutingRule.position, RoutingRule.id)
+        )
+        self.rules = [Rule(r.queue_id, r.intent, r.sentiment, r.network, r.min_priority, r.urgent) for r in rows]
+        self.fallback = session.scalar(select(Queue.id).where(Queue.slug == FALLBACK_QUEUE))
+
+    def route(self, **facts) -> int | None:
+        for rule in self.rules:
+            if rule.matches(**facts):
+                return rule.queue_id
+        return self.fallback

@@ -1,0 +1,77 @@
+"""The Flask web app: `create_app` builds it from settings (environment by default)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, g
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+from triage.config import Settings, instance_secret, load_settings
+from triage.db import session_factory
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES, STATIC = ROOT / "templates", ROOT / "static"
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC),
+                instance_path=str(settings.instance_path))
+    app.config.update(
+        SECRET_KEY=settings.secret_key or instance_secret(settings.instance_path),
+        TRIAGE=settings,
+        MAX_CONTENT_LENGTH=50 * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Log in to work the queues."
+    csrf.init_app(app)
+
+    from triage.web import api, auth, pages
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # the API authenticates with bearer tokens, not cookies
+
+    @app.teardown_appcontext
+    def _close_session(_exc) -> None:
+        session = g.pop("db", None)
+        if session is not None:
+            session.close()
+
+    from triage.web import filters
+
+    filters.register(app)
+    return app
+
+
+def db():
+    """The request's database session."""
+    if "db" not in g:
+        from flask import current_app
+
+        g.db = session_factory(current_app.config["TRIAGE"].database_url)()
+    return g.db
+
+
+def settings() -> Settings:
+    from flask import current_app
+
+    return current_app.config["TRIAGE"]
+
+
+@login_manager.user_loader
+def _load_user(user_id: str):
+    from triage.models import User
+
+    user = db().get(User, int(user_id))
+    return user if user is not None and user.active else None

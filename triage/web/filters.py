@@ -1,0 +1,34 @@
+"""Template filters: times and durations as people read them."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from triage.db import utcnow
+
+
+def ago(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    seconds = int((utcnow() - value).total_seconds())
+    if seconds < 60:
+        return f"{max(seconds, 0)} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400 * 2:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} days ago"
+
+
+def compact(number: int | None) -> str:
+    if number is None:
+        return "—"
+    for unit, size in (("M", 1_000_000), ("k", 1_000)):
+        if number >= size:
+            return f"{number / size:.1f}{unit}".replace(".0", "")
+    return str(number)
+
+
+def register(app) -> None:
+    app.jinja_env.filters["ago"] = ago
+    app.jinja_env.filters["compact"] = compact
+    app.jinja_env.filters["iso"] = lambda v: v.isoformat() if v else ""

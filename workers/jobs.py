@@ -1,0 +1,136 @@
+"""Jobs run by RQ workers. Each takes ids and plain values, never ORM objects, and is safe to repeat."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from sqlalchemy import or_, select, update
+
+from triage import broker, ingest
+from triage.config import load_settings
+from triage.db import session_scope, utcnow
+from triage.models import Delivery, Source
+from triage.sources import KINDS, SourceError
+
+log = logging.getLogger(__name__)
+WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+DELIVERY_JOB_TIMEOUT = 300
+
+
+def delivery_job_id(delivery_id: int) -> str:
+    return f"delivery-{delivery_id}"
+
+
+def enqueue_delivery(settings, delivery_id: int):
+    return broker.enqueue(settings, "ingest", process_delivery, delivery_id, job_id=delivery_job_id(delivery_id),
+                          job_timeout=DELIVERY_JOB_TIMEOUT)
+
+
+def enqueue_deliveries(settings, delivery_ids: list[int]) -> bool:
+    """Enqueue stored deliveries; with Redis away they stay stored and the sweeper enqueues them later."""
+    try:
+        for delivery_id in delivery_ids:
+            enqueue_delivery(settings, delivery_id)
+    except (RedisError, OSError) as exc:
+        log.warning("could not enqueue %d deliveries (%s); the sweeper will", len(delivery_ids), exc)
+        return False
+    return True
+
+
+def process_delivery(delivery_id: int) -> dict | None:
+    """Store, tag and queue one delivery of posts (one transaction; a repeat does nothing)."""
+    settings = load_settings()
+    with session_scope(settings.database_url) as session:
+        result = ingest.process_delivery(session, delivery_id)
+    if result is None:
+        return None
+    return {"delivery": delivery_id, "stored": result.stored, "duplicates": result.duplicates,
+            "responses": result.responses}
+
+
+def poll_source(source_id: int) -> dict:
+    """Fetch what is new from one source, keep it as deliveries with the new cursor, then process them."""
+    settings = load_settings()
+    now = utcnow()
+    with session_scope(settings.database_url) as session:
+        source = session.get(Source, source_id)
+        if source is None or not source.enabled or source.kind not in KINDS:
+            return {"source": source_id, "skipped": True}
+        try:
+            fetched = KINDS[source.kind](dict(source.config), dict(source.cursor or {}))
+        except SourceError as exc:
+            source.last_error, source.last_error_at, source.last_run_at = str(exc), now, now
+            log.warning("source %s failed: %s", source.name, exc)
+            return {"source": source_id, "error": str(exc)}
+        receipt = ingest.receive(session, source, [p.to_record() for p in fetched.posts],
+                                 batch_size=settings.batch_size)
+        # The cursor moves in the same transaction that keeps the posts: a crash repeats both or neither.
+        source.cursor = fetched.cursor
+        source.last_run_at = now
+        errors = fetched.errors + [e["error"] for e in receipt.errors]
+        source.last_error = "; ".join(errors)[:2000] if errors else None
+        source.last_error_at = now if errors else source.last_error_at
+        delivery_ids = receipt.delivery_ids
+    for delivery_id in delivery_ids:
+        process_delivery(delivery_id)
+    return {"source": source_id, "posts": receipt.accepted, "errors": len(errors)}
+
+
+def schedule_polls() -> list[int]:
+    """Enqueue a poll for every enabled source that is due (run by RQ's cron scheduler every few seconds)."""
+    settings = load_settings()
+    now = utcnow()
+    enqueued = []
+    with session_scope(settings.database_url) as session:
+        due = session.execute(
+            select(Source.id, Source.interval_seconds).where(
+                Source.enabled.is_(True), Source.kind.in_(list(KINDS)),
+                or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now))
+        ).all()
+        for source_id, interval in due:
+            # A conditional UPDATE claims the slot, so two schedulers never enqueue the same poll.
+            claimed = session.execute(
+                update(Source).where(Source.id == source_id,
+                                     or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now))
+                .values(next_poll_at=now + timedelta(seconds=interval))
+            ).rowcount
+            if claimed:
+                enqueued.append(source_id)
+    for source_id in enqueued:
+        broker.enqueue(settings, "ingest", poll_source, source_id, job_id=f"poll-{source_id}-{int(now.timestamp())}",
+                       retry=None, job_timeout=120)
+    return enqueued
+
+
+def sweep(stale_seconds: int | None = None, started_timeout: int = DELIVERY_JOB_TIMEOUT) -> list[int]:
+    """Enqueue again every delivery left unprocessed: its job was lost (Redis restart) or its worker died."""
+    settings = load_settings()
+    stale_seconds = settings.sweep_after_seconds if stale_seconds is None else stale_seconds
+    cutoff = utcnow() - timedelta(seconds=stale_seconds)
+    with session_scope(settings.database_url) as session:
+        pending = list(session.scalars(
+            select(Delivery.id).where(Delivery.processed_at.is_(None), Delivery.received_at <= cutoff)
+            .order_by(Delivery.id).limit(1000)
+        ))
+    conn = broker.connection(settings)
+    requeued = []
+    for delivery_id in pending:
+        job_id = f"{settings.queue_prefix}-{delivery_job_id(delivery_id)}"
+        try:
+            job = Job.fetch(job_id, connection=conn)
+            status = job.get_status()
+        except NoSuchJobError:
+            job, status = None, None
+        if status in WAITING:
+            continue
+        if status == JobStatus.STARTED and job.started_at and \
+                (utcnow() - job.started_at).total_seconds() < started_timeout:
+            continue  # still running, as far as anyone can tell
+        enqueue_delivery(settings, delivery_id)
+        requeued.append(delivery_id)
+    if requeued:
+        log.warning("sweep: enqueued %d unprocessed deliveries again", len(requeued))
+    return requeued
