@@ -383,3 +383,10 @@ def test_demo_config_and_cursor_checks() -> None:
         demo.fetch({"brand_handles": [""]}, {}, rng=random.Random(1))
     with pytest.raises(SourceError, match="damaged"):
         demo.fetch({}, {"seq": "seven"}, rng=random.Random(1))
+
+
+def test_demo_backfills_a_new_install_once():
+    first = demo.fetch({"backfill": 20}, {}, rng=random.Random(3))
+    assert len(first.posts) == 20
+    second = demo.fetch({"backfill": 20, "per_poll": 2}, first.cursor, rng=random.Random(3))
+    assert len(second.posts) == 2

@@ -75,9 +75,8 @@ def guess_language(text: str) -> str | None:
     words = WORD_RE.findall(clean_for_lexicon(text).lower())
     if not words:
         return None
-    letters = sum(len(w) for w in words)
-    ascii_letters = sum(len(w) for w in words if w.isascii())
-    if ascii_letters < 0.7 * letters:
+    joined = "".join(words)
+    if not joined.isascii() and sum(len(w) for w in words if w.isascii()) < 0.7 * len(joined):
         return "und"
     counts = {lang: sum(w in stop for w in words) for lang, stop in STOPWORDS.items()}
     best = max(counts, key=counts.__getitem__)
@@ -140,7 +139,8 @@ def classify_jsonl(lines: Iterable[str], out: TextIO) -> int:
                 raise ValueError('missing "text" string' if text is None else '"text" is not a string')
         except ValueError as exc:  # json.JSONDecodeError is a ValueError
             errors += 1
-            msg = f"line {lineno}: invalid JSON ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else f"line {lineno}: {exc}"
+            why = f"invalid JSON ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            msg = f"line {lineno}: {why}"
             out.write(json.dumps({"id": rec_id, "error": msg}) + "\n")
             continue
         tags = classify(text)

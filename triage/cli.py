@@ -112,8 +112,17 @@ def worker(burst: bool, name: str | None) -> None:
     from triage import broker
 
     settings = _settings()
+    _preload()
     w = Worker(broker.all_queues(settings), connection=broker.connection(settings), name=name)
     w.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+
+
+def _preload() -> None:
+    """Load the jobs and the classifier's lexicons once, before RQ forks a work horse per job."""
+    import workers.jobs  # noqa: F401
+    from triage.classifier import classify
+
+    classify("warming up the lexicons")
 
 
 @main.command()

@@ -69,7 +69,13 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[Row]:
 def _csv_rows(stream: IO[bytes]) -> Iterator[Row]:
     # surrogateescape keeps a row with bad bytes readable, so only that row is refused.
     text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
-    reader = csv.DictReader(text)
+    try:
+        yield from _csv_records(csv.DictReader(text))
+    finally:
+        text.detach()  # the caller owns the byte stream and closes it
+
+
+def _csv_records(reader: csv.DictReader) -> Iterator[Row]:
     header = [h.strip() for h in (reader.fieldnames or [])]
     if not header:
         raise ImportFileError("the CSV file is empty")

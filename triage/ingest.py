@@ -129,9 +129,7 @@ def upsert_authors(session: Session, posts: list[Post], *, now: datetime) -> dic
             "last_seen_at": stmt.excluded.last_seen_at,
         },
     ).returning(Author.id, Author.network, Author.handle)
-    return {
-        (row.network, row.handle): row.id for chunk in _chunks(rows) for row in session.execute(stmt.values(chunk))
-    }
+    return {(row.network, row.handle): row.id for row in session.execute(stmt, rows)}
 
 
 def store_mentions(session: Session, source: Source, delivery_id: int | None, posts: list[Post], *,
@@ -153,19 +151,11 @@ def store_mentions(session: Session, source: Source, delivery_id: int | None, po
         }
         for p in unique.values()
     ]
+    # executemany with RETURNING: one cached statement, sent by the driver in pages ("insertmanyvalues").
     stmt = _insert(session, Mention).on_conflict_do_nothing(
         index_elements=["network", "external_id"]
     ).returning(Mention.id)
-    new_ids: list[int] = []
-    for chunk in _chunks(rows):
-        new_ids.extend(session.scalars(stmt.values(chunk)))
-    return new_ids
-
-
-def _chunks(rows: list[dict], size: int = 1000):
-    """Multi-row VALUES in slices that stay under every driver's bound-parameter limit."""
-    for start in range(0, len(rows), size):
-        yield rows[start:start + size]
+    return list(session.scalars(stmt, rows))
 
 
 def record_brand_replies(session: Session, posts: list[Post], *, now: datetime) -> tuple[int, int]:

@@ -23,14 +23,14 @@ QUESTION_PHRASE_RE = re.compile(
     r"|is (?:there|it possible)|are (?:there|you)|do (?:you|u|i|we)|does (?:anyone|it|this)|will (?:i|you|it|there)"
     r"|any (?:way|chance|idea|update|news|info|word)|anyone (?:know|else)|wondering|i was wondering|would like to know"
     r"|want(?:ed)? to know|need to know|please (?:advise|confirm|let me know|help|tell|explain)|let (?:me|us) know"
-    r"|need (?:some )?help|help me|what(?:'s| is) the (?:best|status|policy)|who (?:do|can|should) i|where (?:do|can|is)"
-    r"|when (?:will|does|do|is|can))\b",
+    r"|need (?:some )?help|help me|what(?:'s| is) the (?:best|status|policy)|who (?:do|can|should) i"
+    r"|where (?:do|can|is)|when (?:will|does|do|is|can))\b",
     re.I,
 )
 # Customer-care agents sign their replies with initials ("^JS", "-AB"); those are not customer intents.
 BRAND_REPLY_RE = re.compile(
-    r"(?:\s[\^~][A-Z]{1,4}|\s-\s?[A-Z]{2,3})\s*$|\b(?:please (?:dm|follow) us|send us a (?:dm|direct message|private message)"
-    r"|we(?:'re| are) (?:sorry|happy to help|here to help)|we(?:'d| would) (?:be happy|love) to)\b",
+    r"(?:\s[\^~][A-Z]{1,4}|\s-\s?[A-Z]{2,3})\s*$"
+    r"|\b(?:please (?:dm|follow) us|send us a (?:dm|direct message|private message)|we(?:'re| are) (?:sorry|happy to help|here to help)|we(?:'d| would) (?:be happy|love) to)\b",
     re.I,
 )
 # Recommending or defending a brand to others, beyond thanking it.

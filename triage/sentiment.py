@@ -1,6 +1,6 @@
 """Sentiment for brand mentions: TextBlob polarity plus rules about how people complain and praise.
 
-TextBlob's lexicon is built from product reviews, so it misses most of what makes a brand mention negative
+TextBlob's lexicon comes from product reviews, so it misses most of what makes a brand mention negative
 (a cancelled order has no adjective in it) and reads sarcasm literally. The rules below add general
 service-failure, gratitude, emoji and sarcasm knowledge that holds for any brand or industry.
 """
@@ -10,14 +10,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from textblob.en import sentiment as _pattern_sentiment  # the engine behind TextBlob's default PatternAnalyzer
+# The engine behind TextBlob's default PatternAnalyzer, called directly: one call yields both the score and
+# the assessments used for negation cues, and it needs no NLTK corpora.
+from textblob.en import sentiment as _pattern_sentiment
 
 SENTIMENTS = ("negative", "neutral", "positive")
 
 URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.I)
 MENTION_RE = re.compile(r"(?<![\w@])@\w+")
 HASHTAG_RE = re.compile(r"#(\w+)")
-# Python's \w covers letters of every script, so one pattern serves emoji-free words in any language.
 ELONGATED_RE = re.compile(r"\b\w*([a-z])\1{2,}\w*\b", re.I)
 SQUEEZE_RE = re.compile(r"([a-z])\1{2,}", re.I)
 CAPS_WORD_RE = re.compile(r"\b[A-Z][A-Z']{2,}\b")
@@ -26,112 +27,158 @@ HTML_ENTITY_RE = re.compile(r"&(?:amp|gt|lt|quot|#39);")
 HTML_ENTITIES = {"&amp;": "&", "&gt;": ">", "&lt;": "<", "&quot;": '"', "&#39;": "'"}
 
 
-def _words(*phrases: str) -> str:
-    return r"\b(?:" + "|".join(phrases) + r")\b"
+def _words(*phrases: str) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(phrases) + r")\b")
 
 
-_DURATION = r"(?:\d+|an?|one|two|three|four|five|six|ten|several|many|few)\+? ?(?:hours?|hrs?|minutes?|mins?|days?|weeks?|months?)"
-_NEG_AUX = r"(?:hasn'?t|haven'?t|hadn'?t|didn'?t|doesn'?t|don'?t|won'?t|wouldn'?t|can'?t|cannot|couldn'?t|isn'?t|wasn'?t|aren'?t|weren'?t|(?:has|have|did|does|do|will|can|is|was) not)"
+_DURATION = (
+    r"(?:\d+|an?|one|two|three|four|five|six|ten|several|many|few)\+? ?(?:hours?|hrs?|minutes?|mins?|days?|weeks?|months?)"
+)
+_NEG_AUX = (
+    r"(?:hasn'?t|haven'?t|hadn'?t|didn'?t|doesn'?t|don'?t|won'?t|wouldn'?t|can'?t|cannot|couldn'?t|isn'?t|wasn'?t"
+    r"|aren'?t|weren'?t|(?:has|have|did|does|do|will|can|is|was) not)"
+)
+_SERVICE_VERBS = (
+    r"(?:arrive[ds]?|come|came|show(?:ed)? up|receive[ds]?|get|got|hear|heard|respond(?:ed)?|reply|replied|work(?:s|ed|ing)?"
+    r"|load|open|connect|log ?in|sign ?in|access|get through|reach|help(?:ed)?|fix(?:ed)?|answer(?:ed)?|call(?:ed)? back"
+    r"|refund(?:ed)?|deliver(?:ed)?|turn on|charge|pay|send|sent|show|see|find|use|download|print|watch|play|stream"
+    r"|update|install|board|check in|cancel|change|book|transfer|track)"
+)
 
-# Things going wrong with a product or service, worded the same way for airlines, shops, banks or apps.
-FAILURE_RE = re.compile(_words(
+# Things going wrong with a product or service, worded alike for airlines, shops, banks, telecoms or apps.
+FAILURE_RE = _words(
     r"delay(?:ed|s|ing)?", r"cancel+(?:ed|ation|ations)", r"postponed", r"lost", r"missing", r"damaged", r"broken",
-    r"broke", r"stolen", r"stuck", r"stranded", r"overbooked", r"diverted", r"bumped", r"late", r"later than",
-    r"on hold", r"hold music", r"still (?:waiting|no|not|nothing|have ?n[o']t|has ?n[o']t|don'?t|can'?t|doesn'?t|isn'?t)",
-    r"(?:been )?wait(?:ed|ing) (?:for |on )?(?:over |almost |nearly |more than )?" + _DURATION, _DURATION + r" (?:on hold|wait|later|late|delay)",
+    r"broke", r"stolen", r"stuck", r"stranded", r"strand(?:s|ing)?", r"overbooked", r"diverted", r"bumped", r"late",
+    r"later than", r"on ?hold", r"hold music", r"hang(?:s|ing)? up", r"hung up", r"disconnected", r"cut off",
+    r"still (?:waiting|no|not|nothing|have ?n[o']t|has ?n[o']t|don'?t|can'?t|doesn'?t|isn'?t)",
+    r"(?:been )?wait(?:ed|ing) (?:for |on )?(?:over |almost |nearly |more than )?" + _DURATION,
+    _DURATION + r" (?:on hold|wait|later|late|delay)", _DURATION + r" of (?:waiting|calling|trying|hold)",
     r"never (?:arrived|received|got|came|showed|delivered|heard|responded|replied|called|answered|fixed|refunded|again)",
-    _NEG_AUX + r" (?:even )?(?:arrive[ds]?|come|came|show(?:ed)? up|receive[ds]?|get|got|hear|heard|respond(?:ed)?|reply|replied|"
-    r"work(?:s|ed|ing)?|load|open|connect|log ?in|sign ?in|access|get through|reach|help(?:ed)?|fix(?:ed)?|answer(?:ed)?|"
-    r"call(?:ed)? back|refund(?:ed)?|deliver(?:ed)?|turn on|charge|pay|send|sent|show|see|find|use|download|print|"
-    r"watch|play|stream|update|install|board|check in|cancel|change|book|transfer|track)",
-    r"not (?:working|arrived|delivered|received|responding|loading|helpful|happy|impressed|acceptable|ok|okay|good enough|fixed)",
-    r"unable to", r"stopped working", r"keeps? (?:crashing|freezing|dropping|failing|disconnecting|cancel+ing|getting|telling|saying|asking)",
+    _NEG_AUX + r" (?:even )?" + _SERVICE_VERBS, r"unable to", r"stopped working", r"not found", r"frozen",
+    r"not (?:working|arrived|delivered|received|responding|loading|helpful|happy|impressed|acceptable|ok|okay|fixed)",
+    r"keeps? (?:crashing|freezing|dropping|failing|disconnecting|cancel+ing|getting|telling|saying|asking)",
     r"crash(?:ed|es|ing)?", r"froze", r"freez(?:es|ing)", r"outages?", r"down again", r"(?:is|are|was|went|been) down",
-    r"(?:no|zero) (?:signal|service|internet|wifi|wi-fi|connection|power|response|reply|answer|help|updates?|info|information|"
-    r"explanation|communication|refund|compensation|email|call ?back|bags?|luggage|seats?|food|water|one answers|show)",
-    r"nobody", r"no one", r"noone", r"charged (?:me )?(?:twice|double|two times|again|extra|for)", r"double[- ]charged",
-    r"overcharg(?:ed|ing|e)", r"refunds?", r"hidden fees?", r"scam(?:s|med|ming|mers?)?", r"rip(?:ped)?[- ]?off", r"fraud(?:ulent)?",
-    r"missed (?:my |our |the |a )?(?:connection|connecting|flight|delivery|appointment|train|bus)", r"rude(?:ly|ness)?",
-    r"unhelpful", r"hung up", r"hang up", r"disconnected", r"cut off", r"(?:wrong|incorrect) (?:order|item|size|address|bill|"
-    r"charge|amount|information|info|gate|product)", r"cold food", r"errors?", r"glitch(?:es|y)?", r"bugs?", r"buggy",
-    r"locked out", r"waste of (?:time|money)", r"unacceptable", r"ridiculous", r"incompeten(?:t|ce)", r"useless", r"worst",
-    r"(?:poor|bad|terrible|awful|horrible|lousy|shitty|crappy|pathetic|appalling|abysmal) (?:customer )?(?:service|support|"
-    r"experience|communication|management)", r"nightmare", r"onhold", r"hang(?:s|ing)? up", r"sub-?par", r"substandard",
-    r"strand(?:s|ing)?", r"screw(?:ed|ing)?(?: up| over)?", r"hat(?:e|es|ed|ing)", r"(?:are you|you'?re|you are) kidding",
-    r"lack of", r"not allow(?:ed|ing)", r"(?:would|will|won'?t) never (?:fly|use|buy|shop|order|bank|recommend|book|go)",
+    r"(?:no|zero) (?:signal|service|internet|wifi|wi-fi|connection|power|response|reply|answer|help|updates?|info"
+    r"|information|explanation|communication|refund|compensation|email|call ?back|bags?|luggage|seats?|food|water"
+    r"|customer service|support|announcements?|solution|way|resolution|luck)",
+    r"nobody", r"no ?one", r"charged (?:me )?(?:twice|double|two times|again|extra|for)", r"double[- ]charged",
+    r"overcharg(?:ed|ing|e)", r"(?:pay|paid|charged?|charging) (?:an? )?extra", r"refunds?", r"hidden fees?",
+    r"scam(?:s|med|ming|mers?)?", r"rip(?:ped)?[- ]?off", r"ripping", r"fraud(?:ulent)?", r"greed(?:y)?", r"unethical",
+    r"missed (?:my |our |the |a )?(?:connection|connecting|flight|delivery|appointment|train|bus)",
+    r"(?:wrong|incorrect) (?:order|item|size|address|bill|charge|amount|information|info|gate|product)", r"cold food",
+    r"errors?", r"glitch(?:es|y)?", r"bugs?", r"buggy", r"jammed", r"no longer (?:available|works?|working)",
+    r"locked out", r"waste of (?:time|money)", r"wasted?", r"lose (?:customers|business)", r"run ?around", r"no choice",
+    r"rude(?:ly|ness)?", r"unhelpful", r"unacceptable", r"ridiculous", r"incompeten(?:t|ce)", r"useless", r"worst",
+    r"(?:poor|bad|terrible|awful|horrible|lousy|shitty|crappy|pathetic|appalling|abysmal) (?:customer )?"
+    r"(?:service|support|experience|communication|management)",
+    r"nightmare", r"disgrace(?:ful)?", r"shameful", r"joke", r"fail(?:ed|s|ing|ure)?", r"sub-?par", r"substandard",
+    r"screw(?:ed|ing)?(?: up| over)?", r"hat(?:e|es|ed|ing)", r"(?:are you|you'?re|you are) kidding", r"lack of",
+    r"not allow(?:ed|ing)", r"(?:would|will|won'?t) never (?:fly|use|buy|shop|order|bank|recommend|book|go)",
     r"never will i", r"ruin(?:ed|s|ing)?", r"lie[sd]?", r"lying", r"liars?", r"misinform(?:ed|ation)?", r"inaccurate",
-    r"messed up", r"mess", r"frozen", r"no luck", r"run ?around", r"clueless", r"criminals?", r"lame", r"dumb(?:est)?",
-    r"stupid", r"idiots?", r"assholes?", r"blows", r"tortur\w+", r"crickets", r"aggravat\w+", r"jammed", r"not found",
-    r"no longer (?:available|works?|working)", r"condescen\w+", r"disap+(?:oin)?t\w*", r"lose (?:customers|business)",
-    r"(?:pay|paid|charged?|charging) (?:an? )?extra", r"(?:no|zero) (?:customer )?(?:service|support|announcements?)",
-    _DURATION + r" of (?:waiting|calling|trying|hold)", r"no (?:solution|way|resolution)", r"greed(?:y)?", r"ripping", r"unethical", r"wasted?", r"would(?:'?ve| have|a) been nice", r"mistreat(?:ed)?", r"no choice", r"disgrace(?:ful)?", r"shameful", r"joke", r"fail(?:ed|s|ing|ure)?",
-))
-# Frustration markers that are negative in a brand mention but weaker than a named failure.
-TROUBLE_RE = re.compile(_words(
-    r"(?<!no )issues?", r"(?<!no )problems?", r"again", r"yet", r"hours?", r"(?:any|no) updates?", r"complain(?:t|ts|ed|ing)?",
-    r"frustrat(?:ed|ing|ion)", r"furious", r"pissed", r"fed up", r"sick of", r"tired of", r"annoyed", r"upset", r"angry",
-    r"disappoint(?:ed|ing|ment)", r"unhappy", r"smh", r"ugh+", r"wtf", r"ffs", r"fuck\w*", r"f\*+\w*", r"shit\w*", r"damn",
-    r"bs", r"garbage", r"trash", r"rubbish", r"sucks?", r"hell", r"embarrass(?:ing|ed)", r"seriously",
-    r"why(?! not)", r"or nah", r"what'?s the point", r"how about",
+    r"messed up", r"mess", r"clueless", r"criminals?", r"lame", r"dumb(?:est)?", r"stupid", r"idiots?", r"assholes?",
+    r"blows", r"tortur\w+", r"crickets", r"aggravat\w+", r"condescen\w+", r"disap+(?:oin)?t\w*", r"mistreat(?:ed)?",
+    r"would(?:'?ve| have|a) been nice",
+)
+# Frustration markers: negative in a brand mention, but weaker evidence than a named failure.
+TROUBLE_RE = _words(
+    r"(?<!no )issues?", r"(?<!no )problems?", r"trouble", r"again", r"yet", r"hours?", r"(?:any|no) updates?",
+    r"complain(?:t|ts|ed|ing)?", r"frustrat(?:ed|ing|ion)", r"furious", r"pissed", r"fed up", r"sick of", r"tired of",
+    r"annoyed", r"upset", r"angry", r"disappoint(?:ed|ing|ment)", r"unhappy", r"smh", r"ugh+", r"wtf", r"ffs",
+    r"fuck\w*", r"f\*+\w*", r"shit\w*", r"damn", r"bs", r"garbage", r"trash", r"rubbish", r"sucks?", r"hell",
+    r"embarrass(?:ing|ed)", r"seriously", r"why(?! not)", r"or nah", r"what'?s the point", r"how about", r"hold ?up",
     r"what (?:is going on|gives|happened|the hell)", r"how (?:hard|difficult) is it", r"get it together", r"do better",
-    r"fix (?:it|this|your)", r"never again", r"should(?:'?ve| have| not|n'?t)", r"wish (?:you|they|it|i)",
-    r"fees?", r"without", r"nothing", r"wrong", r"inconvenien\w+", r"trouble",
-    r"drops?", r"dropping", r"deactivated", r"what'?s the point", r"how about", r"hold ?up", r"(?:don'?t|doesn'?t) care",
-    r"not entitled", r"(?:it'?s|has) been (?:like this )?(?:for )?(?:days|weeks|months|ages|forever)", r"for (?:days|weeks|months|ages)", r"anymore", r"at least", r"(?:was|were) supposed to", r"instead",
-))
+    r"fix (?:it|this|your)", r"never again", r"should(?:'?ve| have| not|n'?t)", r"wish (?:you|they|it|i)", r"fees?",
+    r"without", r"nothing", r"wrong", r"inconvenien\w+", r"drops?", r"dropping", r"deactivated", r"not entitled",
+    r"(?:don'?t|doesn'?t) care", r"(?:it'?s|has) been (?:like this )?(?:for )?(?:days|weeks|months|ages|forever)",
+    r"for (?:days|weeks|months|ages)", r"anymore", r"at least", r"(?:was|were) supposed to", r"instead",
+)
+# A negation about the service ("can't", "won't") rather than about an adjective, which TextBlob already handles.
+NEGATION_RE = re.compile(_NEG_AUX + r"(?! wait)")
+# Doubled marks read as exasperation ("??", "?!").
+EXASPERATION_RE = re.compile(r"\?{2,}|\?!|!\?")
+# Negated complaints that praise ("no complaints", "can't thank you enough"): blanked out before the failure and
+# negation rules run, and counted as praise instead.
+REASSURANCE_RE = _words(
+    r"no (?:worries|complaints?|problems?|issues?|trouble|hassle)", r"can'?t complain", r"not bad", r"never fails?",
+    r"not (?:your|their|his|her) fault", r"(?:didn'?t|never|don'?t|won'?t|doesn'?t) (?:disappoint|let (?:me|us) down)",
+    r"don'?t (?:ever )?change", r"couldn'?t (?:be|have been|ask for) (?:more|better|happier|a better)",
+    r"can'?t (?:thank|recommend) (?:\w+ )?enough", r"without (?:a |any )?(?:hitch|problems?|issues?|difficulty|hassle)",
+    r"(?:no|never) (?:long )?(?:wait|delay)s?",
+)
+# Signs that a failure was put right, which turns a report of it into thanks for whoever fixed it.
+RECOVERY_RE = _words(
+    r"(?:got|get|getting|gotten) (?:me|us|my|our|it)", r"help(?:ed|ing)", r"located", r"returned", r"refunded",
+    r"found", r"fixed", r"resolved", r"sorted(?: out)?", r"rebooked (?:me|us)", r"dealt with", r"handled", r"made it",
+    r"thanks to", r"on (?:the )?(?:same|next|earlier) (?:flight|one|day)", r"took care", r"taking care", r"saved",
+    r"works? (?:now|again|fine)",
+)
+# Wishes and requests borrow praise words without praising anything yet ("it would be great if...").
+WISH_RE = _words(
+    r"(?:would|'d) (?:love|like|be (?:great|awesome|nice|amazing|good|cool|lovely|helpful))", r"hop(?:e|ing)",
+    r"pray(?:ing)?", r"if (?:you|u) (?:could|can|would)", r"looking for", r"trying to",
+    r"any (?:suggestions?|recommendations?|tips?|ideas?)", r"(?:what|which|where|who) (?:would|do|can) (?:you|u) recommend",
+)
 # A failure asked about rather than reported ("will my flight be delayed?") is not yet a complaint.
-HYPOTHETICAL_RE = re.compile(_words(
+HYPOTHETICAL_RE = _words(
     r"what if", r"in case", r"if (?:my|the|our|it|there|i|we)", r"any chance", r"chances?", r"possib\w+", r"likely",
     r"expect(?:ed|ing)?", r"will (?:there|it|my|the|i|we) be", r"(?:is|are) (?:there|it|my|the|our|flights?|any)",
-    r"going to be", r"how (?:do|can|to)"))
-# Wishes and requests borrow praise words without praising anything yet ("it would be great if...").
-WISH_RE = re.compile(_words(
-    r"(?:would|'d) (?:love|like|be (?:great|awesome|nice|amazing|good|cool|lovely|helpful))", r"hop(?:e|ing)", r"pray(?:ing)?",
-    r"if (?:you|u) (?:could|can|would)", r"looking for", r"trying to", r"any (?:suggestions?|recommendations?|tips?|ideas?)",
-    r"(?:what|which|where|who) (?:would|do|can) (?:you|u) recommend"))
-# Doubled marks read as exasperation ("???", "?!").
-EXASPERATION_RE = re.compile(r"\?{2,}|\?!|!\?")
-# A negation that speaks of the service ("can't", "won't") rather than of an adjective.
-NEGATION_RE = re.compile(_NEG_AUX + r"(?! wait)")
-# Hashtags glue words together (#neverflyingagain), so they are searched for word stems rather than whole words.
-NEG_HASHTAG_RE = re.compile(
-    r"#\w*(?:fail|suck|worst|never|hate|angry|unhappy|disappoint|boycott|ripoff|scam|shame|fix|lost|delay|cancel|broke"
-    r"|bad|poor|terrible|awful|horrible|rude|useless|joke|wtf|sad|frustrat|nothanks|notcool|notok|notimpressed|sos"
-    r"|unacceptable|ridiculous|stuck|stranded|wait|unfriendly|dis(?=[a-z]{4,}\b)|epic\w*|fml|smh|ugh)\w*", re.I)
-POS_HASHTAG_RE = re.compile(
-    r"#\w*(?:love|thank|best|great|awesome|happy|amazing|rock|kudos|grateful|blessed|winning|favorite|excellent|perfect)\w*",
-    re.I)
-GRATITUDE_RE = re.compile(_words(
-    r"thanks?(?! for nothing)", r"thank (?:you|u|ya)", r"thx", r"thnx", r"thanx", r"tx", r"ty", r"tysm", r"appreciated?", r"kudos", r"props",
-    r"shout ?out", r"grateful", r"thankful", r"cheers",
-))
-PRAISE_RE = re.compile(_words(
-    r"lov(?:e|ed|es|ing)", r"recommend(?:ed)?", r"best", r"amazing", r"awesome", r"great", r"fantastic", r"excellent",
-    r"outstanding", r"superb", r"brilliant", r"wonderful", r"perfect", r"impressed", r"well done", r"you rock", r"rock ?stars?",
-    r"heroe?s?", r"lifesaver", r"life saver", r"favou?rite", r"helpful", r"smooth", r"seamless", r"pleasure", r"happy",
-    r"glad", r"yay", r"woo+h?oo+", r"luv", r"a\+", r"10/10", r"5 stars?", r"five stars?", r"beautiful", r"nice", r"good job",
-    r"great job", r"quick(?:ly)?", r"fast", r"friendly", r"friendliest", r"courteous", r"professional", r"exceeded",
-    r"u rock", r"mvp", r"(?:much )?respect", r"above and beyond", r"gold star", r"impress(?:ed|es|ive)?", r"can'?t wait",
-    r"sweet", r"cool", r"apology accepted", r"win", r"made it", r"worked", r"works now", r"resolved", r"sorted",
-))
-# Praise words used to mock: they only count as sarcasm next to a failure or an explicit tell.
+    r"going to be", r"how (?:do|can|to)",
+)
+GRATITUDE_RE = _words(
+    r"thanks?(?! for nothing)", r"thank (?:you|u|ya)", r"thx", r"thnx", r"thanx", r"tx", r"ty", r"tysm",
+    r"appreciated?", r"kudos", r"props", r"shout ?out", r"grateful", r"thankful", r"cheers",
+)
+PRAISE_RE = _words(
+    r"lov(?:e|ed|es|ing)", r"luv", r"recommend(?:ed)?", r"best", r"amazing", r"awesome", r"great", r"fantastic",
+    r"excellent", r"outstanding", r"superb", r"brilliant", r"wonderful", r"perfect", r"beautiful", r"nice", r"sweet",
+    r"cool", r"impress(?:ed|es|ive)?", r"well done", r"good job", r"great job", r"(?:you|u) rock", r"rocks",
+    r"rock ?stars?", r"heroe?s?", r"mvp", r"lifesaver", r"life saver", r"favou?rite", r"helpful", r"smooth", r"seamless",
+    r"pleasure", r"happy", r"glad", r"yay", r"woo+h?oo+", r"a\+", r"10/10", r"5 stars?", r"five stars?", r"quick(?:ly)?",
+    r"fast", r"friendly", r"friendliest", r"courteous", r"professional", r"exceeded", r"(?:much )?respect",
+    r"above and beyond", r"gold star", r"big ups", r"can'?t wait", r"apology accepted", r"in my life",
+    r"deserves? (?:a raise|a medal|an award|praise|recognition|a promotion)", r"win", r"made it", r"worked",
+    r"works now", r"resolved", r"sorted",
+)
+# Phrases that are sarcastic on their own.
 SARCASM_RE = re.compile(
-    r"\bthanks?(?: you)?(?: so much| a lot)? for nothing\b|(?<!thanks )(?<!thank you )(?<!thank u )\bso much for\b|\byeah,? right\b|\boh,? (?:great|joy|wonderful|perfect)\b"
+    r"\bthanks?(?: you)?(?: so much| a lot)? for (?:nothing|ruining|making (?:me|us) wait|losing|wasting|leaving"
+    r"|ignoring|screwing|breaking|cancel+ing|delaying|stranding|the delay|not|never)\b"
+    r"|(?<!thanks )(?<!thank you )(?<!thank u )\bso much for\b|\byeah,? right\b|\boh,? (?:great|joy|wonderful|perfect)\b"
     r"|\bjust what i (?:needed|wanted)\b|#not\b|(?:^|\s)/s\b|\bsaid no one ever\b|\bwhat a (?:joke|surprise)\b"
-    r"|\bthanks?(?: you)?(?: so much| a lot)? for (?:ruining|making (?:me|us) wait|losing|wasting|leaving|ignoring|screwing"
-    r"|breaking|cancel+ing|delaying|stranding|the delay|nothing|not|never)\b"
     r"|\b(?:great|awesome|perfect|wonderful|fantastic|brilliant|lovely|nice|love it)[,.!]+ (?:another|now|yet|again|more)\b"
     r"|\blove (?:how|that|it when|when)\b[^.!?]*\b(?:not|never|no|n't|cancel\w*|delay\w*|lost|wait\w*|hours?|still|again)\b"
 )
-SARCASM_WITH_FAILURE_RE = re.compile(
-    r"\b(?:great|good|nice|fantastic|awesome) (?:job|work)\b|\bway to go\b|\bthanks? (?:a lot|so much)\b|\bas always\b"
-    r"|\bof course\b|\bbravo\b|\bwell done\b|\bclassy\b|\bstellar\b|\bimpressive\b|\bcongrat\w*\b"
+# Praise that is only sarcastic next to a reported failure ("great job, lost my bag").
+SARCASM_WITH_FAILURE_RE = _words(
+    r"(?:great|good|nice|fantastic|awesome) (?:job|work)", r"way to go", r"thanks? (?:a lot|so much)", r"as always",
+    r"of course", r"bravo", r"well done", r"classy", r"stellar", r"impressive", r"congrat\w*",
 )
-
+# Hashtags glue words together (#neverflyingagain), so they are searched for stems rather than whole words.
+NEG_HASHTAG_RE = re.compile(
+    r"#\w*(?:fail|suck|worst|never|hate|angry|unhappy|disappoint|boycott|ripoff|scam|shame|fix|lost|delay|cancel|broke"
+    r"|bad|poor|terrible|awful|horrible|rude|useless|joke|wtf|sad|frustrat|nothanks|notcool|notok|notimpressed|sos"
+    r"|unacceptable|ridiculous|stuck|stranded|wait|unfriendly|dis(?=[a-z]{4,}\b)|epic\w*|fml|smh|ugh)\w*",
+    re.I,
+)
+POS_HASHTAG_RE = re.compile(
+    r"#\w*(?:love|thank|best|great|awesome|happy|amazing|rock|kudos|grateful|blessed|winning|favorite|excellent"
+    r"|perfect)\w*",
+    re.I,
+)
 POSITIVE_EMOJI = frozenset("😀😃😄😁😆😊🙂😍🥰😘😻💕💖💗💓💞💯👍👏🙌🎉🥳✨😎🤗🙏⭐🌟😇😋🤩💙💚💜🧡❤♥☺👌🎊🏆💪✌🤘")
 NEGATIVE_EMOJI = frozenset("😡😠🤬😤😞😔😟😢😭😩😫😒🙄😑👎💩🤦😖😣😰😱💔🤮😓😥😿🤢😪😕☹😬😾😐🖕")
 EMOTICON_POS_RE = re.compile(r"(?:^|\s)(?:[:;=]-?[)D\]pP]|\(-?[:;=]|<3|\^\^?_?\^)(?=\s|$)")
 EMOTICON_NEG_RE = re.compile(r"(?:^|\s)(?:[:;=]'?-?[(\[/\\|]|>:-?\(|D-?:|:-?@)(?=\s|$)")
+
+# Hand-set, then checked against labelled posts: a named failure outweighs a polite "thanks",
+# which is how support teams read a mention.
+WEIGHTS: dict[str, float] = {
+    "lexicon": 0.7, "hashtag": 0.35, "failure": 0.35, "hypothetical_failure": 0.15, "trouble": 0.12,
+    "negation": 0.15, "emoji": 0.15, "gratitude": 0.3, "polite_thanks": 0.1, "praise": 0.1, "unscored_praise": 0.3,
+    "shouting": 0.2, "question_damping": 0.6, "question_damping_positive": 0.45,
+}  # fmt: skip
+NEG_THRESHOLD = -0.12
+POS_THRESHOLD = 0.2
 
 
 @dataclass(slots=True)
@@ -142,14 +189,12 @@ class SentimentResult:
     polarity: float = 0.0
     subjectivity: float = 0.0
     confidence: float = 0.3
-    base_polarity: float = 0.0
     failures: list[str] = field(default_factory=list)
     trouble: int = 0
     gratitude: bool = False
     praise: bool = False
     sarcasm: bool = False
     emoji_score: int = 0
-    shouting: bool = False
     cues: list[str] = field(default_factory=list)
 
 
@@ -164,119 +209,103 @@ def clean_for_lexicon(text: str) -> str:
 
 
 def _emoji(text: str, res: SentimentResult) -> None:
-    pos = [ch for ch in text if ch in POSITIVE_EMOJI]
-    neg = [ch for ch in text if ch in NEGATIVE_EMOJI]
-    pos_n, neg_n = len(pos), len(neg)
+    chars = set(text) if not text.isascii() else set()
+    pos, neg = [c for c in text if c in POSITIVE_EMOJI] if chars & POSITIVE_EMOJI else [], []
+    if chars & NEGATIVE_EMOJI:
+        neg = [c for c in text if c in NEGATIVE_EMOJI]
     if m := EMOTICON_POS_RE.search(text):
-        pos_n += 1
         pos.append(m.group(0).strip())
     if m := EMOTICON_NEG_RE.search(text):
-        neg_n += 1
         neg.append(m.group(0).strip())
-    res.emoji_score = pos_n - neg_n
-    for ch in (pos[:1] + neg[:1]):
-        res.cues.append(f"emoji {ch}")
+    res.emoji_score = len(pos) - len(neg)
+    res.cues.extend(f"emoji {c}" for c in pos[:1] + neg[:1])
 
 
 def analyse(text: str, question: bool = False) -> SentimentResult:
-    """Score `text` (already sanitised and bounded) and collect human-readable cues."""
+    """Score `text` (already sanitised and bounded); `question` softens tone, as asking is not yet complaining."""
     res = SentimentResult()
+    cues = res.cues
+    _emoji(text, res)
     body = clean_for_lexicon(text)
-    if any(ord(ch) > 0x2000 for ch in text):  # only texts with symbols can hold emoji; skip the scan otherwise
-        _emoji(text, res)
-    else:
-        if EMOTICON_POS_RE.search(text) or EMOTICON_NEG_RE.search(text):
-            _emoji(text, res)
     if m := ELONGATED_RE.search(body):
-        res.cues.append(f"elongated: {m.group(0)}")
-        body = SQUEEZE_RE.sub(r"\1\1", body)
-    letter_words = LETTER_WORD_RE.findall(body)
+        cues.append(f"elongated: {m.group(0)}")
+        body = SQUEEZE_RE.sub(r"\1\1", body)  # "sooooo goooood" -> "soo good"-ish, closer to lexicon forms
     caps = CAPS_WORD_RE.findall(body)
-    if len(caps) >= 3 and len(caps) * 2 >= len(letter_words):
-        res.shouting = True
-        res.cues.append("shouting")
-    lower = body.lower()
-    if "\u2019" in lower:  # phones type curly apostrophes; the lexicons are written with straight ones
-        lower = lower.replace("\u2019", "'")
+    shouting = len(caps) >= 3 and len(caps) * 2 >= len(LETTER_WORD_RE.findall(body))
+    if shouting:
+        cues.append("shouting")
+    lower = body.lower().replace("\u2019", "'")  # phones type curly apostrophes; the lexicons use straight ones
 
     score = _pattern_sentiment(lower)
     base, res.subjectivity = float(score[0]), float(score[1])
-    res.base_polarity = base
-    for words, *_rest in score.assessments:
+    for words, *_ in score.assessments:
         if len(words) > 1 and words[0] in ("not", "n't", "no", "never"):
-            res.cues.append(f"negation: {' '.join(words).replace(' n' + chr(39) + 't', 'n' + chr(39) + 't')}")
+            cues.append("negation: " + " ".join(words).replace(" n't", "n't"))
             break
 
-    res.failures = [m.group(0) for m in FAILURE_RE.finditer(lower)]
+    reassurance = REASSURANCE_RE.findall(lower)
+    if reassurance:
+        lower = REASSURANCE_RE.sub(" ", lower)
+    res.failures = FAILURE_RE.findall(lower)
+    cues.extend(f"service failure: {f}" for f in dict.fromkeys(res.failures[:2]))
     hashtag = 0
     if "#" in text:
         neg_tags, pos_tags = NEG_HASHTAG_RE.findall(text), POS_HASHTAG_RE.findall(text)
         hashtag = (len(pos_tags) > len(neg_tags)) - (len(neg_tags) > len(pos_tags))
         if hashtag:
-            res.cues.append(f"hashtag {(pos_tags if hashtag > 0 else neg_tags)[0]}")
+            cues.append(f"hashtag {(pos_tags if hashtag > 0 else neg_tags)[0]}")
     res.trouble = len(TROUBLE_RE.findall(lower))
     if m := EXASPERATION_RE.search(lower):
         res.trouble += 1
-        res.cues.append(f"exasperation {m.group(0)}")
+        cues.append(f"exasperation {m.group(0)}")
     negations = len(NEGATION_RE.findall(lower))
     res.gratitude = GRATITUDE_RE.search(lower) is not None
-    praise = PRAISE_RE.findall(lower)
-    wish = WISH_RE.search(lower) is not None
-    if wish:
+    praise = reassurance + PRAISE_RE.findall(lower)
+    if WISH_RE.search(lower):
         praise = []
         base = min(base, base * 0.5)
     res.praise = bool(praise)
-    for phrase in dict.fromkeys(res.failures[:2]):
-        res.cues.append(f"service failure: {phrase}")
-    if m := SARCASM_RE.search(lower):
+    # Only thanks or praise next to the fix counts: "nobody is helping" names no recovery.
+    recovered = bool(res.failures) and (res.gratitude or res.praise) and RECOVERY_RE.search(lower) is not None
+    m = SARCASM_RE.search(lower) or (SARCASM_WITH_FAILURE_RE.search(lower) if res.failures and not recovered else None)
+    if m:
         res.sarcasm = True
-    elif res.failures and (m := SARCASM_WITH_FAILURE_RE.search(lower)):
-        res.sarcasm = True
-    if res.sarcasm and m is not None:
-        res.cues.append(f"sarcasm: {m.group(0).strip()}")
+        cues.append(f"sarcasm: {m.group(0).strip()}")
+    if recovered:
+        cues.append("problem resolved")
     if res.gratitude:
-        res.cues.append("gratitude")
+        cues.append("gratitude")
     if praise:
-        res.cues.append(f"praise: {praise[0]}")
+        cues.append(f"praise: {praise[0]}")
 
-    # A reported failure makes the lexicon's praise words unreliable ("great, now I'm stuck"), so cap their pull.
     w = WEIGHTS
+    # A reported failure makes the lexicon's praise words unreliable ("great, now I'm stuck"), so cap their pull.
     pol = w["lexicon"] * (min(base, 0.1) if res.failures or hashtag < 0 else base)
     pol += w["hashtag"] * hashtag
     hypothetical = question and HYPOTHETICAL_RE.search(lower) is not None
-    pol -= w["hypothetical_failure" if hypothetical else "failure"] * min(len(res.failures), 3)
+    pol -= w["hypothetical_failure" if hypothetical or recovered else "failure"] * min(len(res.failures), 3)
     pol -= w["trouble"] * min(res.trouble, 3)
     pol -= w["negation"] * min(negations, 2)
     pol += w["emoji"] * max(-2, min(res.emoji_score, 2))
     if res.gratitude:
-        # "Thanks" closing a question or a report of failure is politeness, not praise.
-        pol += w["polite_thanks"] if res.failures or question else w["gratitude"]
+        # "Thanks" closing a question or an unresolved failure is politeness, not praise.
+        pol += w["polite_thanks"] if (res.failures and not recovered) or question else w["gratitude"]
     # Praise the review lexicon already scores counts lightly; praise it lacks ("helpful", "kudos") counts fully.
     pol += sum(w["praise"] if p in _pattern_sentiment else w["unscored_praise"] for p in praise[:2])
     if res.sarcasm:
         pol = min(-0.4, -abs(pol))
-    if res.shouting and pol <= 0.1:
+    if shouting and pol <= 0.1:
         pol -= w["shouting"]
     if question and not res.sarcasm and res.trouble == 0 and res.emoji_score >= 0:
         # Asking about a delay is not yet complaining about one: questions carry weaker tone, praise most of all.
         pol *= w["question_damping"] if pol < 0 else w["question_damping_positive"]
     res.polarity = max(-1.0, min(1.0, pol))
-    res.label, res.confidence = _label(res.polarity, len(res.cues))
+    res.label, res.confidence = _label(res.polarity, len(cues))
     return res
 
 
-# Hand-set, then checked against labelled posts: a named failure outweighs a polite "thanks",
-# which is how support teams read a mention.
-WEIGHTS: dict[str, float] = {
-    "lexicon": 0.7, "hashtag": 0.35, "failure": 0.35, "hypothetical_failure": 0.15, "trouble": 0.12, "negation": 0.15,
-    "emoji": 0.15, "gratitude": 0.3, "polite_thanks": 0.1, "praise": 0.1, "unscored_praise": 0.3, "shouting": 0.2, "question_damping": 0.6,
-    "question_damping_positive": 0.45,
-}
-NEG_THRESHOLD = -0.12
-POS_THRESHOLD = 0.2
-
-
 def _label(pol: float, n_cues: int) -> tuple[str, float]:
+    """Map polarity to a label; confidence grows with the margin past the threshold and the evidence seen."""
     if pol <= NEG_THRESHOLD:
         margin = (NEG_THRESHOLD - pol) / (1.0 + NEG_THRESHOLD)
         return "negative", round(min(1.0, 0.55 + 0.45 * margin + 0.05 * n_cues), 3)

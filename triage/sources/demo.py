@@ -148,6 +148,9 @@ def fetch(
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0 or not isinstance(recent, list):
         # Restarting the counter would reissue ids already stored, so refuse rather than guess.
         raise SourceError("demo source: its saved position is damaged; remove and re-add the source")
+    backfill = config.get("backfill")
+    if seq == 0 and isinstance(backfill, int) and not isinstance(backfill, bool) and backfill > 0:
+        per_poll = min(backfill, MAX_PER_POLL)  # a new install's queues start with something to work
     recent = [r for r in recent if isinstance(r, str) and r.count("-") == 2]
     intents = dict(intents) if isinstance(intents, dict) else {}
     posts: list[Post] = []

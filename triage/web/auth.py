@@ -33,6 +33,7 @@ def login():
     if current_user.is_authenticated:
         return redirect(url_for("pages.queues"))
     form = LoginForm()
+    status = 200
     if form.validate_on_submit():
         user = authenticate(db(), form.username.data, form.password.data)
         if user is not None:
@@ -40,7 +41,11 @@ def login():
             login_user(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")))
         flash("Unknown username or wrong password.", "error")
-    return render_template("login.html", form=form), 200 if request.method == "GET" or form.errors == {} else 400
+        status = 401
+    elif request.method == "POST":
+        flash("The form expired or was incomplete; please try again.", "error")
+        status = 400
+    return render_template("login.html", form=form), status
 
 
 @bp.post("/logout")

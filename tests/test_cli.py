@@ -1,0 +1,142 @@
+"""The `triage` command: import with progress, classify's contract, tokens, and schema migrations."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from tests.conftest import record
+from triage.cli import main
+from triage.models import ApiToken, Delivery, Mention, Response, Source
+
+
+@pytest.fixture
+def worker_process(settings, tmp_path):
+    """A real `triage worker` process for the duration of a test."""
+    log = (tmp_path / "worker.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "triage.cli", "worker"], env=os.environ.copy(),
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    yield proc
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(30)
+    log.close()
+
+
+def _jsonl(path, records) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_import_waits_until_every_post_is_tagged_and_queued(db, tmp_path, worker_process):
+    path = tmp_path / "export.jsonl"
+    _jsonl(path, [record(id=f"imp-{n}") for n in range(1200)]
+           + [record(id="m-1", text="@northwind where is my refund?", posted_at="2026-11-20T10:00:00Z"),
+              record(id="r-1", author="northwindhelp", text="@customer sorry, DM us", in_reply_to="m-1",
+                     posted_at="2026-11-20T10:09:00Z")])
+    result = CliRunner().invoke(main, ["import", str(path), "--source", "Legacy tool",
+                                       "--brand-handle", "@NorthwindHelp"])
+    assert result.exit_code == 0, result.output
+    assert "1,202 posts accepted, 0 rows refused" in result.output
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(Mention).where(Mention.tagged_at.is_not(None))) == 1201
+    assert db.scalar(select(func.count()).select_from(Delivery).where(Delivery.processed_at.is_(None))) == 0
+    response = db.scalar(select(Response))
+    assert response.origin == "network" and response.sent_at.isoformat() == "2026-11-20T10:09:00+00:00"
+    assert db.scalar(select(Source.brand_handles).where(Source.name == "Legacy tool")) == ["northwindhelp"]
+
+
+def test_import_names_each_bad_row_exits_nonzero_and_keeps_the_good_rows(db, tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    good = json.dumps(record(id="ok-1"))
+    path.write_bytes(b"\n".join([
+        good.encode(), b"{not json", json.dumps(record(text="")).encode(), b'{"id": "bad-utf8", "text": "\xff"}',
+        json.dumps(record(id="ok-2", text="y" * 200_000)).encode(), json.dumps(record(id="ok-3")).encode(),
+    ]))
+    result = CliRunner().invoke(main, ["import", str(path), "--source", "Mixed", "--no-wait"])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert any("line 2: not valid JSON" in line for line in lines)
+    assert any("line 3: missing field 'text'" in line for line in lines)
+    assert any("line 4: not valid UTF-8" in line for line in lines)
+    assert any("line 5:" in line and "200,000 characters" in line for line in lines)
+    assert "2 posts accepted, 4 rows refused" in result.output
+    db.expire_all()
+    assert db.scalar(select(func.sum(Delivery.post_count))) == 2
+
+
+def test_import_csv_with_missing_columns_imports_nothing(db, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("id,text\n1,hello\n")
+    result = CliRunner().invoke(main, ["import", str(path), "--source", "CSV"])
+    assert result.exit_code != 0
+    assert "lacks column(s) network, author" in result.output and "nothing was imported" in result.output
+    assert db.scalar(select(func.count()).select_from(Delivery)) == 0
+
+
+def test_import_csv_reads_quoted_newlines_and_refuses_bad_bytes(db, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes(
+        b'id,network,text,author,author_followers,posted_at\n'
+        b'c1,x,"line one\nline two",dana,12,2026-11-20T10:00:00Z\n'
+        b'c2,x,"bad \xff byte",eve,,\n'
+        b'c3,x,fine,frank,notanumber,\n'
+        b'c4,x,also fine,gina,,\n')
+    result = CliRunner().invoke(main, ["import", str(path), "--source", "CSV", "--no-wait"])
+    assert result.exit_code == 1
+    assert "line 4: not valid UTF-8" in result.output
+    assert "line 5: author_followers must be a whole number" in result.output
+    db.expire_all()
+    [delivery] = db.scalars(select(Delivery)).all()
+    assert [p["id"] for p in delivery.posts] == ["c1", "c4"]
+    assert delivery.posts[0]["text"] == "line one\nline two"
+
+
+def test_classify_follows_the_jsonl_contract_in_input_order(settings):
+    lines = [{"id": "a", "text": "my parcel never arrived and support ignores me"},
+             {"id": "b", "text": "how do I reset my password?"},
+             {"id": 3, "text": "love this app, highly recommend it"}]
+    stdin = "".join(json.dumps(x) + "\n" for x in lines) + "not json\n"
+    done = subprocess.run([sys.executable, "-m", "triage.cli", "classify"], input=stdin, capture_output=True,
+                          text=True, timeout=60)
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [o["id"] for o in out[:3]] == ["a", "b", 3]
+    assert [o["intent"] for o in out[:3]] == ["complaint", "question", "advocacy"]
+    assert out[0]["sentiment"] == "negative" and out[2]["sentiment"] == "positive"
+    assert all({"polarity", "intent_confidence", "cues"} <= set(o) for o in out[:3])
+    assert "error" in out[3]
+
+
+def test_token_create_prints_a_token_that_only_its_hash_is_kept_of(db, make_user):
+    make_user("bot", "lead")
+    result = CliRunner().invoke(main, ["token", "create", "--user", "bot"])
+    assert result.exit_code == 0
+    token = result.output.strip()
+    assert token.startswith("trg_") and len(token) > 40
+    db.expire_all()
+    assert token not in db.scalar(select(ApiToken.token_hash))
+    unknown = CliRunner().invoke(main, ["token", "create", "--user", "nobody"])
+    assert unknown.exit_code != 0 and "no user 'nobody'" in unknown.output
+
+
+def test_user_add_prompts_for_the_password_and_refuses_short_ones(db):
+    result = CliRunner().invoke(main, ["user", "add", "robin", "--role", "lead"], input="short\nshort\n")
+    assert result.exit_code != 0 and "at least 8 characters" in result.output
+    result = CliRunner().invoke(main, ["user", "add", "robin", "--role", "lead"], input="longenough1\nlongenough1\n")
+    assert result.exit_code == 0 and "added robin (lead)" in result.output
+
+
+def test_migrations_match_the_models(settings):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from triage.db import get_engine
+    from triage.models import Base
+
+    with get_engine(settings.database_url).connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == [], f"models changed without a migration: {diff}"
