@@ -30,7 +30,8 @@ QUESTION_PHRASE_RE = re.compile(
 # Customer-care agents sign their replies with initials ("^JS", "-AB"); those are not customer intents.
 BRAND_REPLY_RE = re.compile(
     r"(?:\s[\^~][A-Z]{1,4}|\s-\s?[A-Z]{2,3})\s*$"
-    r"|\b(?:please (?:dm|follow) us|send us a (?:dm|direct message|private message)|we(?:'re| are) (?:sorry|happy to help|here to help)|we(?:'d| would) (?:be happy|love) to)\b",
+    r"|\b(?:please (?:dm|follow) us|send us a (?:dm|direct message|private message)"
+    r"|we(?:'re| are) (?:sorry|happy to help|here to help)|we(?:'d| would) (?:be happy|love) to)\b",
     re.I,
 )
 # Recommending or defending a brand to others, beyond thanking it.

@@ -32,15 +32,17 @@ def _words(*phrases: str) -> re.Pattern[str]:
 
 
 _DURATION = (
-    r"(?:\d+|an?|one|two|three|four|five|six|ten|several|many|few)\+? ?(?:hours?|hrs?|minutes?|mins?|days?|weeks?|months?)"
+    r"(?:\d+|an?|one|two|three|four|five|six|ten|several|many|few)\+? ?"
+    r"(?:hours?|hrs?|minutes?|mins?|days?|weeks?|months?)"
 )
 _NEG_AUX = (
     r"(?:hasn'?t|haven'?t|hadn'?t|didn'?t|doesn'?t|don'?t|won'?t|wouldn'?t|can'?t|cannot|couldn'?t|isn'?t|wasn'?t"
     r"|aren'?t|weren'?t|(?:has|have|did|does|do|will|can|is|was) not)"
 )
 _SERVICE_VERBS = (
-    r"(?:arrive[ds]?|come|came|show(?:ed)? up|receive[ds]?|get|got|hear|heard|respond(?:ed)?|reply|replied|work(?:s|ed|ing)?"
-    r"|load|open|connect|log ?in|sign ?in|access|get through|reach|help(?:ed)?|fix(?:ed)?|answer(?:ed)?|call(?:ed)? back"
+    r"(?:arrive[ds]?|come|came|show(?:ed)? up|receive[ds]?|get|got|hear|heard|respond(?:ed)?|reply|replied"
+    r"|work(?:s|ed|ing)?|load|open|connect|log ?in|sign ?in|access|get through|reach|help(?:ed)?|fix(?:ed)?"
+    r"|answer(?:ed)?|call(?:ed)? back"
     r"|refund(?:ed)?|deliver(?:ed)?|turn on|charge|pay|send|sent|show|see|find|use|download|print|watch|play|stream"
     r"|update|install|board|check in|cancel|change|book|transfer|track)"
 )
@@ -53,7 +55,8 @@ FAILURE_RE = _words(
     r"still (?:waiting|no|not|nothing|have ?n[o']t|has ?n[o']t|don'?t|can'?t|doesn'?t|isn'?t)",
     r"(?:been )?wait(?:ed|ing) (?:for |on )?(?:over |almost |nearly |more than )?" + _DURATION,
     _DURATION + r" (?:on hold|wait|later|late|delay)", _DURATION + r" of (?:waiting|calling|trying|hold)",
-    r"never (?:arrived|received|got|came|showed|delivered|heard|responded|replied|called|answered|fixed|refunded|again)",
+    r"never (?:arrived|received|got|came|showed|delivered|heard|responded|replied|called|answered|fixed|refunded"
+    r"|again)",
     _NEG_AUX + r" (?:even )?" + _SERVICE_VERBS, r"unable to", r"stopped working", r"not found", r"frozen",
     r"not (?:working|arrived|delivered|received|responding|loading|helpful|happy|impressed|acceptable|ok|okay|fixed)",
     r"keeps? (?:crashing|freezing|dropping|failing|disconnecting|cancel+ing|getting|telling|saying|asking)",
@@ -116,7 +119,8 @@ RECOVERY_RE = _words(
 WISH_RE = _words(
     r"(?:would|'d) (?:love|like|be (?:great|awesome|nice|amazing|good|cool|lovely|helpful))", r"hop(?:e|ing)",
     r"pray(?:ing)?", r"if (?:you|u) (?:could|can|would)", r"looking for", r"trying to",
-    r"any (?:suggestions?|recommendations?|tips?|ideas?)", r"(?:what|which|where|who) (?:would|do|can) (?:you|u) recommend",
+    r"any (?:suggestions?|recommendations?|tips?|ideas?)",
+    r"(?:what|which|where|who) (?:would|do|can) (?:you|u) recommend",
 )
 # A failure asked about rather than reported ("will my flight be delayed?") is not yet a complaint.
 HYPOTHETICAL_RE = _words(
@@ -132,8 +136,9 @@ PRAISE_RE = _words(
     r"lov(?:e|ed|es|ing)", r"luv", r"recommend(?:ed)?", r"best", r"amazing", r"awesome", r"great", r"fantastic",
     r"excellent", r"outstanding", r"superb", r"brilliant", r"wonderful", r"perfect", r"beautiful", r"nice", r"sweet",
     r"cool", r"impress(?:ed|es|ive)?", r"well done", r"good job", r"great job", r"(?:you|u) rock", r"rocks",
-    r"rock ?stars?", r"heroe?s?", r"mvp", r"lifesaver", r"life saver", r"favou?rite", r"helpful", r"smooth", r"seamless",
-    r"pleasure", r"happy", r"glad", r"yay", r"woo+h?oo+", r"a\+", r"10/10", r"5 stars?", r"five stars?", r"quick(?:ly)?",
+    r"rock ?stars?", r"heroe?s?", r"mvp", r"lifesaver", r"life saver", r"favou?rite", r"helpful", r"smooth",
+    r"seamless", r"pleasure", r"happy", r"glad", r"yay", r"woo+h?oo+", r"a\+", r"10/10", r"5 stars?", r"five stars?",
+    r"quick(?:ly)?",
     r"fast", r"friendly", r"friendliest", r"courteous", r"professional", r"exceeded", r"(?:much )?respect",
     r"above and beyond", r"gold star", r"big ups", r"can'?t wait", r"apology accepted", r"in my life",
     r"deserves? (?:a raise|a medal|an award|praise|recognition|a promotion)", r"win", r"made it", r"worked",
@@ -143,10 +148,13 @@ PRAISE_RE = _words(
 SARCASM_RE = re.compile(
     r"\bthanks?(?: you)?(?: so much| a lot)? for (?:nothing|ruining|making (?:me|us) wait|losing|wasting|leaving"
     r"|ignoring|screwing|breaking|cancel+ing|delaying|stranding|the delay|not|never)\b"
-    r"|(?<!thanks )(?<!thank you )(?<!thank u )\bso much for\b|\byeah,? right\b|\boh,? (?:great|joy|wonderful|perfect)\b"
+    r"|(?<!thanks )(?<!thank you )(?<!thank u )\bso much for\b|\byeah,? right\b"
+    r"|\boh,? (?:great|joy|wonderful|perfect)\b"
     r"|\bjust what i (?:needed|wanted)\b|#not\b|(?:^|\s)/s\b|\bsaid no one ever\b|\bwhat a (?:joke|surprise)\b"
-    r"|\b(?:great|awesome|perfect|wonderful|fantastic|brilliant|lovely|nice|love it)[,.!]+ (?:another|now|yet|again|more)\b"
-    r"|\blove (?:how|that|it when|when)\b[^.!?]*\b(?:not|never|no|n't|cancel\w*|delay\w*|lost|wait\w*|hours?|still|again)\b"
+    r"|\b(?:great|awesome|perfect|wonderful|fantastic|brilliant|lovely|nice|love it)[,.!]+"
+    r" (?:another|now|yet|again|more)\b"
+    r"|\blove (?:how|that|it when|when)\b[^.!?]*"
+    r"\b(?:not|never|no|n't|cancel\w*|delay\w*|lost|wait\w*|hours?|still|again)\b"
 )
 # Praise that is only sarcastic next to a reported failure ("great job, lost my bag").
 SARCASM_WITH_FAILURE_RE = _words(
