@@ -77,6 +77,7 @@ def db(settings):
     session = session_factory(settings.database_url)()
     with session.begin():
         defaults.ensure_queues(session)
+        defaults.ensure_sla_policies(session)
     yield session
     session.rollback()
     session.close()

@@ -19,7 +19,7 @@ __all__ = ["INTENTS", "SENTIMENTS", "Tags", "classify", "classify_jsonl", "class
 
 # Enough for several tweets' worth of text; longer input is analysed by its head so cost stays bounded.
 MAX_ANALYSED_CHARS = 2000
-MAX_CUES = 8
+MAX_CUES = 8  # enough to explain a tag at a glance
 
 SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 WORD_RE = re.compile(r"[^\W\d_]+")
@@ -30,7 +30,10 @@ STOPWORDS = {
         " get just will so but what how why when u im i'm it's don't can't been has had they there please thanks thank"
         " all from or if any would could should did".split()
     ),
-    "es": frozenset("el la los las que de y en por para es una un con mi su pero muy gracias hola esta está".split()),
+    "es": frozenset(
+        "el la los las que de y en por para es una un con mi mis su pero muy gracias hola esta está ha lo le se del al"
+        " como porque nadie nada todavía ya".split()
+    ),
     "fr": frozenset("le la les des est et je vous une un pour pas que dans avec mon sur merci bonjour ce".split()),
     "de": frozenset("der die das und ist ich nicht mit ein eine zu den von auf ist mein danke sie es wir kann".split()),
     "pt": frozenset("o os as que de e em um uma para com não meu minha obrigado muito por".split()),
@@ -70,20 +73,27 @@ def _sanitise(text: object) -> str:
     return text
 
 
-def guess_language(text: str) -> str | None:
+def _clip(cue: str, limit: int = 60) -> str:
+    # Cues quote the text; a 2,000-letter "word" must not become a 2,000-letter explanation.
+    return cue if len(cue) <= limit else cue[: limit - 1] + "…"
+
+
+def guess_language(text: str, *, cleaned: bool = False) -> str | None:
     """Guess a language code ("en", "es", ..., "und") or None when there are too few letters to tell."""
-    words = WORD_RE.findall(clean_for_lexicon(text).lower())
+    words = WORD_RE.findall((text if cleaned else clean_for_lexicon(text)).lower())
     if not words:
         return None
     joined = "".join(words)
-    if not joined.isascii() and sum(len(w) for w in words if w.isascii()) < 0.7 * len(joined):
+    # Latin letters incl. accents end at U+024F; mostly other scripts means not English (nor a language listed here).
+    if not joined.isascii() and sum(ch <= "\u024f" for ch in joined) < 0.7 * len(joined):
         return "und"
-    counts = {lang: sum(w in stop for w in words) for lang, stop in STOPWORDS.items()}
+    distinct = frozenset(words)
+    counts = {lang: len(distinct & stop) for lang, stop in STOPWORDS.items()}
     best = max(counts, key=counts.__getitem__)
     if counts[best] == 0:
         # Short English mentions ("DM sent", "flight 123") often carry no stopword at all.
         return "en" if len(words) <= 6 else "und"
-    if best != "en" and counts[best] > counts["en"] + 1 and counts[best] >= 2:
+    if best != "en" and counts[best] > counts["en"] and counts[best] >= 2:
         return best
     return "en" if counts["en"] else best
 
@@ -95,12 +105,18 @@ def classify(text: str) -> Tags:
     if len(text) > MAX_ANALYSED_CHARS:
         text = text[:MAX_ANALYSED_CHARS]
         cues.append("truncated for analysis")
-    language = guess_language(text)
+    body = clean_for_lexicon(text)
+    language = guess_language(body, cleaned=True)
     if language not in ("en", None):
         return Tags("neutral", 0.0, 0.0, 0.2, "other", 0.2, (*cues, f"not English ({language})"), language)
-    question = question_cue(text)
-    sent = analyse(text, question is not None)
+    question = question_cue(body)  # a "?" inside a URL asks nothing
+    sent = analyse(text, question is not None, body)
     intent, intent_conf, intent_cues = classify_intent(text, sent, question)
+    if language is None:
+        # Nothing but emoji, links or handles: any tag is a guess.
+        cues.append("no words to analyse")
+        intent_conf = min(intent_conf, 0.3)
+        sent.confidence = min(sent.confidence, 0.4)
     cues.extend(sent.cues)
     if question:
         cues.append(question)
@@ -112,8 +128,8 @@ def classify(text: str) -> Tags:
         sentiment_confidence=sent.confidence,
         intent=intent,
         intent_confidence=intent_conf,
-        cues=tuple(dict.fromkeys(cues))[:MAX_CUES],
-        language=language if text.strip() else None,
+        cues=tuple(dict.fromkeys(_clip(c) for c in cues))[:MAX_CUES],
+        language=language,
     )
 
 
@@ -123,7 +139,10 @@ def classify_many(texts: Iterable[str]) -> list[Tags]:
 
 
 def classify_jsonl(lines: Iterable[str], out: TextIO) -> int:
-    """Classify JSON Lines {"id", "text"} into `out`, one line per input line; return the number of bad lines."""
+    """Classify JSON Lines {"id", "text"} into `out`, one line per record, in order; return the number of bad lines.
+
+    A bad line gets {"id": <id or null>, "error": "..."} and the run goes on; blank lines are not records.
+    """
     errors = 0
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
@@ -137,9 +156,12 @@ def classify_jsonl(lines: Iterable[str], out: TextIO) -> int:
             text = rec.get("text")
             if not isinstance(text, str):
                 raise ValueError('missing "text" string' if text is None else '"text" is not a string')
-        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; deep nesting recurses
             errors += 1
-            why = f"invalid JSON ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            if isinstance(exc, json.JSONDecodeError):
+                why = f"invalid JSON ({exc.msg})"
+            else:
+                why = str(exc) if isinstance(exc, ValueError) else "invalid JSON (nested too deeply)"
             msg = f"line {lineno}: {why}"
             out.write(json.dumps({"id": rec_id, "error": msg}) + "\n")
             continue

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from triage.accounts import add_user
-from triage.models import Queue, RoutingRule, Source, User
+from triage.models import Queue, RoutingRule, SlaPolicy, Source, User
 
 QUEUES = (
     ("urgent", "Urgent", "Safety, security, legal or press risk, and anything scoring 75 or more"),
@@ -23,6 +23,13 @@ RULES = (
     ("complaints", {"intent": "complaint"}),
     ("questions", {"intent": "question"}),
     ("advocacy", {"intent": "advocacy"}),
+)
+# (name, conditions, first response minutes, resolution minutes), first match wins.
+SLA_POLICIES = (
+    ("Urgent", {"urgent": True}, 30, 4 * 60),
+    ("Complaint", {"intent": "complaint"}, 60, 24 * 60),
+    ("Question", {"intent": "question"}, 2 * 60, 24 * 60),
+    ("Advocacy", {"intent": "advocacy"}, 24 * 60, 72 * 60),
 )
 DEMO_TEAM = (
     ("admin", "admin", "Avery Admin"),
@@ -44,6 +51,16 @@ def ensure_queues(session: Session) -> None:
     session.flush()
     for position, (slug, conditions) in enumerate(RULES):
         session.add(RoutingRule(position=position, queue_id=by_slug[slug].id, **conditions))
+    session.flush()
+
+
+def ensure_sla_policies(session: Session) -> None:
+    """Create the default service levels on a database that has none."""
+    if session.scalar(select(SlaPolicy.id).limit(1)) is not None:
+        return
+    for position, (name, conditions, first, resolution) in enumerate(SLA_POLICIES):
+        session.add(SlaPolicy(name=name, position=position, first_response_minutes=first,
+                              resolution_minutes=resolution, business_hours=False, **conditions))
     session.flush()
 
 

@@ -17,7 +17,7 @@ _Q_START = (
     r"|may|might|has|have|had|any|anyone|anybody|someone|somebody)"
 )
 # A sentence opening with a wh-word or an inverted auxiliary reads as a question even without "?".
-QUESTION_START_RE = re.compile(r"(?:^|[.!?\n]\s*)" + _Q_START + r"\b(?!\s+(?:be|been)\b)", re.I)
+QUESTION_START_RE = re.compile(r"(?:^|[.!?\n])\s*" + _Q_START + r"\b(?!\s+(?:be|been)\b)", re.I)
 QUESTION_PHRASE_RE = re.compile(
     r"\b(?:how (?:do|can|should|would|long|much|many|to)|can (?:you|u|someone|anyone|i|we)|could (?:you|u|someone|i|we)"
     r"|is (?:there|it possible)|are (?:there|you)|do (?:you|u|i|we)|does (?:anyone|it|this)|will (?:i|you|it|there)"
@@ -27,10 +27,11 @@ QUESTION_PHRASE_RE = re.compile(
     r"|where (?:do|can|is)|when (?:will|does|do|is|can))\b",
     re.I,
 )
-# Customer-care agents sign their replies with initials ("^JS", "-AB"); those are not customer intents.
-BRAND_REPLY_RE = re.compile(
-    r"(?:\s[\^~][A-Z]{1,4}|\s-\s?[A-Z]{2,3})\s*$"
-    r"|\b(?:please (?:dm|follow) us|send us a (?:dm|direct message|private message)"
+# Customer-care agents sign replies with initials ("^JS", "-AB", "*TaraL"): those are not customer intents.
+# Case matters here, or "- lol" at the end of a tweet would read as a signature.
+AGENT_SIGNATURE_RE = re.compile(r"(?:\s[\^~][A-Z]{1,4}|\s-[A-Z]{2}|\s\*[A-Z][a-z]+[A-Z])\s*$")
+BRAND_VOICE_RE = re.compile(
+    r"\b(?:please (?:dm|follow) us|send us a (?:dm|direct message|private message)"
     r"|we(?:'re| are) (?:sorry|happy to help|here to help)|we(?:'d| would) (?:be happy|love) to)\b",
     re.I,
 )
@@ -58,7 +59,7 @@ def question_cue(text: str) -> str | None:
 def classify_intent(text: str, sent: SentimentResult, question: str | None) -> tuple[str, float, list[str]]:
     """Pick an intent for `text` from its sentiment evidence and question cue; return (intent, confidence, cues)."""
     cues: list[str] = []
-    if BRAND_REPLY_RE.search(text):
+    if AGENT_SIGNATURE_RE.search(text) or BRAND_VOICE_RE.search(text):
         return "other", 0.6, ["brand reply"]
     if sent.label == "negative":
         # A failure named outright is the surest complaint; bare negative tone is less certain.

@@ -37,7 +37,7 @@ _DURATION = (
 )
 _NEG_AUX = (
     r"(?:hasn'?t|haven'?t|hadn'?t|didn'?t|doesn'?t|don'?t|won'?t|wouldn'?t|can'?t|cannot|couldn'?t|isn'?t|wasn'?t"
-    r"|aren'?t|weren'?t|(?:has|have|did|does|do|will|can|is|was) not)"
+    r"|aren'?t|weren'?t|ain'?t|(?:has|have|did|does|do|will|can|is|was) not)"
 )
 _SERVICE_VERBS = (
     r"(?:arrive[ds]?|come|came|show(?:ed)? up|receive[ds]?|get|got|hear|heard|respond(?:ed)?|reply|replied"
@@ -59,8 +59,10 @@ FAILURE_RE = _words(
     r"|again)",
     _NEG_AUX + r" (?:even )?" + _SERVICE_VERBS, r"unable to", r"stopped working", r"not found", r"frozen",
     r"not (?:working|arrived|delivered|received|responding|loading|helpful|happy|impressed|acceptable|ok|okay|fixed)",
-    r"keeps? (?:crashing|freezing|dropping|failing|disconnecting|cancel+ing|getting|telling|saying|asking)",
-    r"crash(?:ed|es|ing)?", r"froze", r"freez(?:es|ing)", r"outages?", r"down again", r"(?:is|are|was|went|been) down",
+    r"keeps? (?:crashing|freezing|dropping|failing|disconnecting|cancel+ing|getting|telling|saying|asking|going down"
+    r"|breaking|buffering|logging me out|charging me)",
+    r"hangs", r"buffering", r"crash(?:ed|es|ing)?", r"froze", r"freez(?:es|ing)", r"outages?", r"down again",
+    r"(?:is|are|was|went|been) down",
     r"(?:no|zero) (?:signal|service|internet|wifi|wi-fi|connection|power|response|reply|answer|help|updates?|info"
     r"|information|explanation|communication|refund|compensation|email|call ?back|bags?|luggage|seats?|food|water"
     r"|customer service|support|announcements?|solution|way|resolution|luck)",
@@ -69,7 +71,7 @@ FAILURE_RE = _words(
     r"scam(?:s|med|ming|mers?)?", r"rip(?:ped)?[- ]?off", r"ripping", r"fraud(?:ulent)?", r"greed(?:y)?", r"unethical",
     r"missed (?:my |our |the |a )?(?:connection|connecting|flight|delivery|appointment|train|bus)",
     r"(?:wrong|incorrect) (?:order|item|size|address|bill|charge|amount|information|info|gate|product)", r"cold food",
-    r"errors?", r"glitch(?:es|y)?", r"bugs?", r"buggy", r"jammed", r"no longer (?:available|works?|working)",
+    r"errors?", r"glitch(?:es|y)?", r"bug(?:s|gy|fest)?", r"jammed", r"no longer (?:available|works?|working)",
     r"locked out", r"waste of (?:time|money)", r"wasted?", r"lose (?:customers|business)", r"run ?around", r"no choice",
     r"rude(?:ly|ness)?", r"unhelpful", r"unacceptable", r"ridiculous", r"incompeten(?:t|ce)", r"useless", r"worst",
     r"(?:poor|bad|terrible|awful|horrible|lousy|shitty|crappy|pathetic|appalling|abysmal) (?:customer )?"
@@ -125,8 +127,8 @@ WISH_RE = _words(
 # A failure asked about rather than reported ("will my flight be delayed?") is not yet a complaint.
 HYPOTHETICAL_RE = _words(
     r"what if", r"in case", r"if (?:my|the|our|it|there|i|we)", r"any chance", r"chances?", r"possib\w+", r"likely",
-    r"expect(?:ed|ing)?", r"will (?:there|it|my|the|i|we) be", r"(?:is|are) (?:there|it|my|the|our|flights?|any)",
-    r"going to be", r"how (?:do|can|to)",
+    r"expect(?:ed|ing)?", r"will (?:\w+ ){1,3}be", r"(?:is|are) (?:there|it|my|the|our|flights?|any)", r"going to be",
+    r"how (?:do|can|to)",
 )
 GRATITUDE_RE = _words(
     r"thanks?(?! for nothing)", r"thank (?:you|u|ya)", r"thx", r"thnx", r"thanx", r"tx", r"ty", r"tysm",
@@ -138,21 +140,20 @@ PRAISE_RE = _words(
     r"cool", r"impress(?:ed|es|ive)?", r"well done", r"good job", r"great job", r"(?:you|u) rock", r"rocks",
     r"rock ?stars?", r"heroe?s?", r"mvp", r"lifesaver", r"life saver", r"favou?rite", r"helpful", r"smooth",
     r"seamless", r"pleasure", r"happy", r"glad", r"yay", r"woo+h?oo+", r"a\+", r"10/10", r"5 stars?", r"five stars?",
-    r"quick(?:ly)?",
-    r"fast", r"friendly", r"friendliest", r"courteous", r"professional", r"exceeded", r"(?:much )?respect",
-    r"above and beyond", r"gold star", r"big ups", r"can'?t wait", r"apology accepted", r"in my life",
-    r"deserves? (?:a raise|a medal|an award|praise|recognition|a promotion)", r"win", r"made it", r"worked",
-    r"works now", r"resolved", r"sorted",
+    r"quick(?:ly)?", r"fast", r"friendly", r"friendliest", r"courteous", r"professional", r"exceeded",
+    r"(?:much )?respect", r"above and beyond", r"gold star", r"big ups", r"can'?t wait", r"apology accepted",
+    r"in my life", r"deserves? (?:a raise|a medal|an award|praise|recognition|a promotion)", r"win", r"made it",
+    r"worked", r"works now", r"resolved", r"sorted",
 )
 # Phrases that are sarcastic on their own.
 SARCASM_RE = re.compile(
     r"\bthanks?(?: you)?(?: so much| a lot)? for (?:nothing|ruining|making (?:me|us) wait|losing|wasting|leaving"
     r"|ignoring|screwing|breaking|cancel+ing|delaying|stranding|the delay|not|never)\b"
+    r"|\bthanks? (?:\w+ ){0,4}for (?:taking (?:\w+ )?(?:\d+|an?|two|three|several|many) (?:hours?|days?|weeks?|months?)"
+    r"|keeping me (?:on hold|waiting)|charging me)\b"
     r"|(?<!thanks )(?<!thank you )(?<!thank u )\bso much for\b|\byeah,? right\b"
     r"|\boh,? (?:great|joy|wonderful|perfect)\b"
     r"|\bjust what i (?:needed|wanted)\b|#not\b|(?:^|\s)/s\b|\bsaid no one ever\b|\bwhat a (?:joke|surprise)\b"
-    r"|\b(?:great|awesome|perfect|wonderful|fantastic|brilliant|lovely|nice|love it)[,.!]+"
-    r" (?:another|now|yet|again|more)\b"
     r"|\blove (?:how|that|it when|when)\b[^.!?]*"
     r"\b(?:not|never|no|n't|cancel\w*|delay\w*|lost|wait\w*|hours?|still|again)\b"
 )
@@ -160,6 +161,7 @@ SARCASM_RE = re.compile(
 SARCASM_WITH_FAILURE_RE = _words(
     r"(?:great|good|nice|fantastic|awesome) (?:job|work)", r"way to go", r"thanks? (?:a lot|so much)", r"as always",
     r"of course", r"bravo", r"well done", r"classy", r"stellar", r"impressive", r"congrat\w*",
+    r"(?:great|awesome|perfect|wonderful|fantastic|brilliant|lovely|nice|love it)[,.!]+ (?:another|now|yet|again|more)",
 )
 # Hashtags glue words together (#neverflyingagain), so they are searched for stems rather than whole words.
 NEG_HASHTAG_RE = re.compile(
@@ -217,9 +219,10 @@ def clean_for_lexicon(text: str) -> str:
 
 
 def _emoji(text: str, res: SentimentResult) -> None:
-    chars = set(text) if not text.isascii() else set()
-    pos, neg = [c for c in text if c in POSITIVE_EMOJI] if chars & POSITIVE_EMOJI else [], []
-    if chars & NEGATIVE_EMOJI:
+    pos: list[str] = []
+    neg: list[str] = []
+    if not text.isascii():  # the cheap test spares the per-character scan for most English posts
+        pos = [c for c in text if c in POSITIVE_EMOJI]
         neg = [c for c in text if c in NEGATIVE_EMOJI]
     if m := EMOTICON_POS_RE.search(text):
         pos.append(m.group(0).strip())
@@ -229,12 +232,15 @@ def _emoji(text: str, res: SentimentResult) -> None:
     res.cues.extend(f"emoji {c}" for c in pos[:1] + neg[:1])
 
 
-def analyse(text: str, question: bool = False) -> SentimentResult:
-    """Score `text` (already sanitised and bounded); `question` softens tone, as asking is not yet complaining."""
+def analyse(text: str, question: bool = False, body: str | None = None) -> SentimentResult:
+    """Score `text` (already sanitised and bounded); `question` softens tone, as asking is not yet complaining.
+
+    `body` is `clean_for_lexicon(text)` when the caller already has it.
+    """
     res = SentimentResult()
     cues = res.cues
     _emoji(text, res)
-    body = clean_for_lexicon(text)
+    body = clean_for_lexicon(text) if body is None else body
     if m := ELONGATED_RE.search(body):
         cues.append(f"elongated: {m.group(0)}")
         body = SQUEEZE_RE.sub(r"\1\1", body)  # "sooooo goooood" -> "soo good"-ish, closer to lexicon forms
@@ -255,14 +261,19 @@ def analyse(text: str, question: bool = False) -> SentimentResult:
     if reassurance:
         lower = REASSURANCE_RE.sub(" ", lower)
     res.failures = FAILURE_RE.findall(lower)
-    cues.extend(f"service failure: {f}" for f in dict.fromkeys(res.failures[:2]))
+    hypothetical = question and bool(res.failures) and HYPOTHETICAL_RE.search(lower) is not None
+    label = "asks about failure" if hypothetical else "service failure"
+    cues.extend(f"{label}: {f}" for f in dict.fromkeys(res.failures[:2]))
     hashtag = 0
     if "#" in text:
         neg_tags, pos_tags = NEG_HASHTAG_RE.findall(text), POS_HASHTAG_RE.findall(text)
         hashtag = (len(pos_tags) > len(neg_tags)) - (len(neg_tags) > len(pos_tags))
         if hashtag:
             cues.append(f"hashtag {(pos_tags if hashtag > 0 else neg_tags)[0]}")
-    res.trouble = len(TROUBLE_RE.findall(lower))
+    trouble = TROUBLE_RE.findall(lower)
+    res.trouble = len(trouble)
+    if trouble and not res.failures:
+        cues.append(f"negative wording: {trouble[0]}")
     if m := EXASPERATION_RE.search(lower):
         res.trouble += 1
         cues.append(f"exasperation {m.group(0)}")
@@ -290,7 +301,6 @@ def analyse(text: str, question: bool = False) -> SentimentResult:
     # A reported failure makes the lexicon's praise words unreliable ("great, now I'm stuck"), so cap their pull.
     pol = w["lexicon"] * (min(base, 0.1) if res.failures or hashtag < 0 else base)
     pol += w["hashtag"] * hashtag
-    hypothetical = question and HYPOTHETICAL_RE.search(lower) is not None
     pol -= w["hypothetical_failure" if hypothetical or recovered else "failure"] * min(len(res.failures), 3)
     pol -= w["trouble"] * min(res.trouble, 3)
     pol -= w["negation"] * min(negations, 2)

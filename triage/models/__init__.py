@@ -1,11 +1,21 @@
 """Typed SQLAlchemy models, one module per aggregate."""
 from triage.db import Base
-from triage.models.mentions import Author, Customer, Event, Mention, Response
+from triage.models.mentions import (
+    Author,
+    Customer,
+    Event,
+    Label,
+    Mention,
+    ModelVersion,
+    Notification,
+    Response,
+    SavedReply,
+)
 from triage.models.people import ApiToken, Team, User
-from triage.models.queues import Queue, RoutingRule
+from triage.models.queues import Queue, RoutingRule, SlaPolicy
 from triage.models.sources import Delivery, Source
 
 __all__ = [
-    "ApiToken", "Author", "Base", "Customer", "Delivery", "Event", "Mention", "Queue", "Response",
-    "RoutingRule", "Source", "Team", "User",
+    "ApiToken", "Author", "Base", "Customer", "Delivery", "Event", "Label", "Mention", "ModelVersion",
+    "Notification", "Queue", "Response", "RoutingRule", "SavedReply", "SlaPolicy", "Source", "Team", "User",
 ]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from triage.db import Base, UTCDateTime, utcnow
@@ -11,9 +11,11 @@ from triage.models.people import User
 from triage.models.queues import Queue
 from triage.models.sources import Source
 
-# Mention states; the transitions between them live in triage/workflow.py.
-NEW, OPEN, CLAIMED, ANSWERED, RESOLVED, SPAM = "new", "open", "claimed", "answered", "resolved", "spam"
-WORKABLE = (OPEN, CLAIMED, ANSWERED)
+# Mention states; the transitions between them live in triage/workflow.py. Who holds an item (the claim),
+# who owns it and whether it is escalated are separate from its state.
+NEW, OPEN, ANSWERED, RESOLVED, SPAM, IRRELEVANT = "new", "open", "answered", "resolved", "spam", "irrelevant"
+WORKABLE = (OPEN, ANSWERED)
+CLOSED = (RESOLVED, SPAM, IRRELEVANT)
 
 
 class Customer(Base):
@@ -49,8 +51,12 @@ class Mention(Base):
     __tablename__ = "mentions"
     __table_args__ = (
         UniqueConstraint("network", "external_id", name="uq_mentions_network_external_id"),
-        # The queue page and claim-next read exactly this order.
-        Index("ix_mentions_queue_order", "queue_id", "status", "priority", "posted_at"),
+        # The queue page and claim-next read exactly this order: no sort, whatever the backlog.
+        Index("ix_mentions_queue_rank", "queue_id", "status", text("priority DESC"), "posted_at", "id"),
+        Index("ix_mentions_rank", "status", text("priority DESC"), "posted_at", "id"),
+        Index("ix_mentions_claimed_by", "claimed_by_id", "status"),
+        Index("ix_mentions_owner", "owner_id", "status"),
+        Index("ix_mentions_escalated", "escalated_at", "status"),
         Index("ix_mentions_untagged", "tagged_at", "ingested_at"),
         Index("ix_mentions_author", "author_id", "posted_at"),
     )
@@ -88,15 +94,29 @@ class Mention(Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claim_touched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the holder's last action; idle expiry
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_mentions_escalated_by_id"))
+    escalated_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_mentions_escalated_to_id"))
+    escalation_reason: Mapped[str | None] = mapped_column(Text)
     first_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # Service levels (triage/sla.py): when a first response and a resolution are due, and breaches seen.
+    first_response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     author: Mapped[Author] = relationship()
     queue: Mapped[Queue | None] = relationship()
     source: Mapped[Source | None] = relationship()
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
     claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id])
+    escalated_to: Mapped[User | None] = relationship(foreign_keys=[escalated_to_id])
+    escalated_by: Mapped[User | None] = relationship(foreign_keys=[escalated_by_id])
+    responses: Mapped[list[Response]] = relationship(order_by="Response.id", viewonly=True)
 
 
 class Response(Base):
@@ -109,12 +129,15 @@ class Response(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     text: Mapped[str] = mapped_column(Text)
     origin: Mapped[str] = mapped_column(String(16))  # "app" or "network" (the brand replied outside the app)
+    url: Mapped[str | None] = mapped_column(String(2048))  # where the reply is (or is to be posted by hand)
     network: Mapped[str | None] = mapped_column(String(32))
     external_id: Mapped[str | None] = mapped_column(String(512))
     author_handle: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivery_status: Mapped[str] = mapped_column(String(16), default="sent")  # pending, sent, failed, manual
+
+    user: Mapped[User | None] = relationship()
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
 
@@ -138,3 +161,62 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     actor: Mapped[User | None] = relationship()
+
+
+class Notification(Base):
+    """Something a team member should see: an escalation to them, an assignment."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_unread", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    mention_id: Mapped[int | None] = mapped_column(ForeignKey("mentions.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SavedReply(Base):
+    """A reply a lead wrote once for the team; placeholders such as {author} are filled in when used."""
+
+    __tablename__ = "saved_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str | None] = mapped_column(String(16))  # suggested first for mentions of this intent
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    uses: Mapped[int] = mapped_column(default=0)
+
+
+class Label(Base):
+    """A person's (or an imported file's) verdict on a text's sentiment and intent: training data."""
+
+    __tablename__ = "labels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mention_id: Mapped[int | None] = mapped_column(ForeignKey("mentions.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    sentiment: Mapped[str | None] = mapped_column(String(16))
+    intent: Mapped[str | None] = mapped_column(String(16))
+    origin: Mapped[str] = mapped_column(String(16), default="correction")  # correction, import
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ModelVersion(Base):
+    """A classifier trained from labels: where it is, what it learned from, how well it scored."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    path: Mapped[str] = mapped_column(String(1024))
+    label_count: Mapped[int] = mapped_column(default=0)
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)  # labels per class
+    scores: Mapped[dict] = mapped_column(JSON, default=dict)  # cross-validated figures
+    active: Mapped[bool] = mapped_column(default=False)

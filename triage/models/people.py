@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from triage.db import Base, UTCDateTime, utcnow
@@ -17,6 +17,12 @@ class Team(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80), unique=True)
+    # Service-level clock (triage/sla.py): business hours {"mon": ["09:00", "17:00"], ...} in `timezone`;
+    # None means around the clock. Holidays are ISO dates on which the clock does not run.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    business_hours: Mapped[dict | None] = mapped_column(JSON)
+    holidays: Mapped[list] = mapped_column(JSON, default=list)
+    escalate_breached_urgent: Mapped[bool] = mapped_column(default=True)
 
     members: Mapped[list[User]] = relationship(back_populates="team")
 

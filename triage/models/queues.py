@@ -34,3 +34,18 @@ class RoutingRule(Base):
     enabled: Mapped[bool] = mapped_column(default=True)
 
     queue: Mapped[Queue] = relationship()
+
+
+class SlaPolicy(Base):
+    """First-response and resolution targets for mentions of an intent (or urgent ones), in minutes."""
+
+    __tablename__ = "sla_policies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    position: Mapped[int] = mapped_column(default=0)  # first matching policy applies
+    urgent: Mapped[bool | None]  # True: urgent mentions only
+    intent: Mapped[str | None] = mapped_column(String(16))
+    first_response_minutes: Mapped[int]
+    resolution_minutes: Mapped[int]
+    business_hours: Mapped[bool] = mapped_column(default=False)  # count only the team's business hours
