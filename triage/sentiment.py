@@ -282,7 +282,7 @@ def analyse(text: str, question: bool = False, body: str | None = None) -> Senti
     praise = reassurance + PRAISE_RE.findall(lower)
     if WISH_RE.search(lower):
         praise = []
-        base = min(base, base * 0.5)
+        base = min(base, base * 0.5)  # halve only a positive pull: the praise is hoped for, not given
     res.praise = bool(praise)
     # Only thanks or praise next to the fix counts: "nobody is helping" names no recovery.
     recovered = bool(res.failures) and (res.gratitude or res.praise) and RECOVERY_RE.search(lower) is not None

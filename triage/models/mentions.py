@@ -154,8 +154,8 @@ class Event(Base):
     mention_id: Mapped[int | None] = mapped_column(ForeignKey("mentions.id"))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the system
     action: Mapped[str] = mapped_column(String(32))
-    from_state: Mapped[str | None] = mapped_column(String(16))
-    to_state: Mapped[str | None] = mapped_column(String(16))
+    from_state: Mapped[str | None] = mapped_column(String(200))  # a state, a holder, a queue: what changed
+    to_state: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

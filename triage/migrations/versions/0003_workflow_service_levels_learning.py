@@ -102,6 +102,10 @@ def upgrade() -> None:
                     ['queue_id', 'status', sa.text('priority DESC'), 'posted_at', 'id'])
     op.create_index('ix_mentions_rank', 'mentions', ['status', sa.text('priority DESC'), 'posted_at', 'id'])
 
+    with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.alter_column('from_state', type_=sa.String(length=200), existing_type=sa.String(length=16))
+        batch_op.alter_column('to_state', type_=sa.String(length=200), existing_type=sa.String(length=16))
+
     with op.batch_alter_table('responses', schema=None) as batch_op:
         batch_op.add_column(sa.Column('url', sa.String(length=2048), nullable=True))
 
@@ -135,6 +139,10 @@ def downgrade() -> None:
 
     with op.batch_alter_table('responses', schema=None) as batch_op:
         batch_op.drop_column('url')
+
+    with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.alter_column('from_state', type_=sa.String(length=16), existing_type=sa.String(length=200))
+        batch_op.alter_column('to_state', type_=sa.String(length=16), existing_type=sa.String(length=200))
 
     op.drop_index('ix_mentions_rank', 'mentions')
     op.drop_index('ix_mentions_queue_rank', 'mentions')
