@@ -22,5 +22,10 @@ def queued_mentions(db, *records_or_texts, source_name: str = "Factory", **sourc
     return [by_id[i] for i in ids]
 
 
+SOURCE_FIELDS = ("source_name", "kind", "config", "brand_handles")
+
+
 def queued_mention(db, text: str = "@northwind my order arrived broken, I want a refund", **overrides) -> Mention:
-    return queued_mentions(db, record(text=text, **overrides))[0]
+    """One mention; `source_name`, `kind`, `config` and `brand_handles` describe its source, the rest the post."""
+    source = {k: overrides.pop(k) for k in SOURCE_FIELDS if k in overrides}
+    return queued_mentions(db, record(text=text, **overrides), **source)[0]

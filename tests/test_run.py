@@ -59,13 +59,13 @@ def test_run_fills_queues_with_demo_mentions_and_stops_cleanly_and_resumes(tmp_p
     with log_path.open("wb") as log:
         proc = _start(instance, port, log)
         try:
-            deadline, body = time.monotonic() + 15, None
+            deadline, body = time.monotonic() + 90, None  # generous: a loaded machine is slow, speed lives in bench/
             while time.monotonic() < deadline:
                 body = _health(port)
                 if body and sum(body.get("queues", {}).values()) > 0 and body["workers"]["count"]:
                     break
                 time.sleep(0.5)
-            assert body and sum(body["queues"].values()) > 0, f"no demo mention queued within 15 s: {body}\n" \
+            assert body and sum(body["queues"].values()) > 0, f"no demo mention queued: {body}\n" \
                                                                f"{log_path.read_text()[-2000:]}"
             assert body["status"] == "ok" and body["redis"]["embedded"] and body["database"]["backend"] == "sqlite"
             first_total = sum(body["queues"].values())
@@ -79,7 +79,7 @@ def test_run_fills_queues_with_demo_mentions_and_stops_cleanly_and_resumes(tmp_p
     with log_path.open("wb") as log:
         proc = _start(instance, port, log)
         try:
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + 90
             while time.monotonic() < deadline:
                 body = _health(port)
                 if body and sum(body["queues"].values()) > first_total:

@@ -111,3 +111,18 @@ def test_agents_cannot_import(client, db, login):
                                              "file": (io.BytesIO(b"{}"), "a.jsonl")},
                            content_type="multipart/form-data")
     assert response.status_code == 403
+
+
+def test_login_attempts_are_rate_limited(settings, db, make_user):
+    from triage.web import create_app
+
+    make_user("casey")
+    app = create_app(settings.with_(login_limit="3 per minute", queue_prefix=settings.queue_prefix + "-rl"))
+    client = app.test_client()
+    token = _csrf(client.get("/login").get_data(as_text=True))
+    codes = [client.post("/login", data={"username": "casey", "password": "guess", "csrf_token": token}).status_code
+             for _ in range(4)]
+    assert codes == [401, 401, 401, 429]
+    blocked = client.post("/login", data={"username": "casey", "password": "correct horse battery",
+                                          "csrf_token": token})
+    assert blocked.status_code == 429 and "Too many login attempts" in blocked.get_data(as_text=True)

@@ -10,16 +10,25 @@ import re
 import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, Literal, TextIO, Union
 
 from triage.intent import INTENTS, classify_intent, question_cue
-from triage.sentiment import SENTIMENTS, analyse, clean_for_lexicon
+from triage.sentiment import SENTIMENTS, SentimentResult, clean_for_lexicon
+from triage.sentiment import analyse as analyse_sentiment
 
-__all__ = ["INTENTS", "SENTIMENTS", "Tags", "classify", "classify_jsonl", "classify_many"]
+if TYPE_CHECKING:
+    from triage.learning import LearnedModel
+
+__all__ = ["ACTIVE", "INTENTS", "SENTIMENTS", "Evidence", "Tags", "analyse", "classify", "classify_jsonl",
+           "classify_many"]
+
+ACTIVE: Literal["active"] = "active"  # classify with the newest trained model, if there is one
+Model = Union[Literal["active"], "LearnedModel", None]
 
 # Enough for several tweets' worth of text; longer input is analysed by its head so cost stays bounded.
 MAX_ANALYSED_CHARS = 2000
 MAX_CUES = 8  # enough to explain a tag at a glance
+JSONL_BATCH = 500  # lines tagged together by `classify_jsonl`
 
 SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 WORD_RE = re.compile(r"[^\W\d_]+")
@@ -98,8 +107,19 @@ def guess_language(text: str, *, cleaned: bool = False) -> str | None:
     return "en" if counts["en"] else best
 
 
-def classify(text: str) -> Tags:
-    """Tag one mention."""
+@dataclass(slots=True)
+class Evidence:
+    """What the rules saw in one text: their tags, and the evidence behind them that a learned model builds on."""
+
+    tags: Tags
+    text: str  # sanitised and bounded
+    body: str  # without URLs and handles, hashtags unwrapped
+    sentiment: SentimentResult | None  # None: not English, so the rules did not analyse it
+    question: str | None
+
+
+def analyse(text: str) -> Evidence:
+    """Tag one mention with the rules alone, keeping their evidence."""
     text = _sanitise(text)
     cues: list[str] = []
     if len(text) > MAX_ANALYSED_CHARS:
@@ -108,9 +128,10 @@ def classify(text: str) -> Tags:
     body = clean_for_lexicon(text)
     language = guess_language(body, cleaned=True)
     if language not in ("en", None):
-        return Tags("neutral", 0.0, 0.0, 0.2, "other", 0.2, (*cues, f"not English ({language})"), language)
+        tags = Tags("neutral", 0.0, 0.0, 0.2, "other", 0.2, (*cues, f"not English ({language})"), language)
+        return Evidence(tags, text, body, None, None)
     question = question_cue(body)  # a "?" inside a URL asks nothing
-    sent = analyse(text, question is not None, body)
+    sent = analyse_sentiment(text, question is not None, body)
     intent, intent_conf, intent_cues = classify_intent(text, sent, question)
     if language is None:
         # Nothing but emoji, links or handles: any tag is a guess.
@@ -121,56 +142,98 @@ def classify(text: str) -> Tags:
     if question:
         cues.append(question)
     cues.extend(intent_cues)
-    return Tags(
+    tags = Tags(
         sentiment=sent.label,
         polarity=round(sent.polarity, 4),
         subjectivity=round(sent.subjectivity, 4),
         sentiment_confidence=sent.confidence,
         intent=intent,
         intent_confidence=intent_conf,
-        cues=tuple(dict.fromkeys(_clip(c) for c in cues))[:MAX_CUES],
+        cues=tidy_cues(cues),
         language=language,
     )
+    return Evidence(tags, text, body, sent, question)
 
 
-def classify_many(texts: Iterable[str]) -> list[Tags]:
-    """Tag many mentions, in order."""
-    return [classify(t) for t in texts]
+def tidy_cues(cues: Iterable[str]) -> tuple[str, ...]:
+    """Cues as shown: clipped, without repeats, at most MAX_CUES."""
+    return tuple(dict.fromkeys(_clip(c) for c in cues))[:MAX_CUES]
 
 
-def classify_jsonl(lines: Iterable[str], out: TextIO) -> int:
+def classify(text: str, *, model: Model = ACTIVE) -> Tags:
+    """Tag one mention (with the active learned model when there is one; see `classify_many`)."""
+    return classify_many((text,), model=model)[0]
+
+
+def classify_many(texts: Iterable[str], *, model: Model = ACTIVE) -> list[Tags]:
+    """Tag many mentions, in order.
+
+    `model` is ACTIVE (the newest trained model, if any, else the rules), None (the rules alone) or a loaded
+    `triage.learning.LearnedModel`.
+    """
+    evidence = [analyse(t) for t in texts]
+    if model == ACTIVE:
+        from triage.learning import active_model  # only now: the rules alone never import scikit-learn
+
+        model = active_model()
+    if model is None or not evidence:
+        return [e.tags for e in evidence]
+    return model.tag(evidence)
+
+
+def _parse_line(line: str, lineno: int) -> tuple[object, str | None, str | None]:
+    """Return (id, text, None) for a good record or (id or None, None, error message)."""
+    rec_id = None
+    try:
+        rec = json.loads(line)
+        if not isinstance(rec, dict):
+            raise ValueError("line is not a JSON object")
+        rec_id = rec.get("id")
+        text = rec.get("text")
+        if not isinstance(text, str):
+            raise ValueError('missing "text" string' if text is None else '"text" is not a string')
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; deep nesting recurses
+        if isinstance(exc, json.JSONDecodeError):
+            why = f"invalid JSON ({exc.msg})"
+        else:
+            why = str(exc) if isinstance(exc, ValueError) else "invalid JSON (nested too deeply)"
+        return rec_id, None, f"line {lineno}: {why}"
+    return rec_id, text, None
+
+
+def classify_jsonl(lines: Iterable[str], out: TextIO, *, model: Model = ACTIVE, batch_size: int = JSONL_BATCH) -> int:
     """Classify JSON Lines {"id", "text"} into `out`, one line per record, in order; return the number of bad lines.
 
     A bad line gets {"id": <id or null>, "error": "..."} and the run goes on; blank lines are not records.
+    Records are tagged `batch_size` at a time, which a learned model needs to be fast.
     """
+    if model == ACTIVE:
+        from triage.learning import active_model
+
+        model = active_model()  # once: every line of one run gets the same model
     errors = 0
+    pending: list[tuple[object, str | None, str | None]] = []
+
+    def flush() -> None:
+        tagged = iter(classify_many([text for _, text, error in pending if error is None], model=model))
+        for rec_id, _, error in pending:
+            record = {"id": rec_id, "error": error} if error else {"id": rec_id, **next(tagged).as_dict()}
+            out.write(json.dumps(record) + "\n")
+        pending.clear()
+
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        rec_id = None
-        try:
-            rec = json.loads(line)
-            if not isinstance(rec, dict):
-                raise ValueError("line is not a JSON object")
-            rec_id = rec.get("id")
-            text = rec.get("text")
-            if not isinstance(text, str):
-                raise ValueError('missing "text" string' if text is None else '"text" is not a string')
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; deep nesting recurses
-            errors += 1
-            if isinstance(exc, json.JSONDecodeError):
-                why = f"invalid JSON ({exc.msg})"
-            else:
-                why = str(exc) if isinstance(exc, ValueError) else "invalid JSON (nested too deeply)"
-            msg = f"line {lineno}: {why}"
-            out.write(json.dumps({"id": rec_id, "error": msg}) + "\n")
-            continue
-        tags = classify(text)
-        out.write(json.dumps({"id": rec_id, **tags.as_dict()}) + "\n")
+        parsed = _parse_line(line, lineno)
+        errors += parsed[2] is not None
+        pending.append(parsed)
+        if len(pending) >= batch_size:
+            flush()
+    flush()
     return errors
 
 
 if __name__ == "__main__":
     # Undecodable bytes become U+FFFD so one bad line cannot abort the whole batch.
     sys.stdin.reconfigure(errors="replace")  # type: ignore[union-attr]
-    classify_jsonl(sys.stdin, sys.stdout)
+    classify_jsonl(sys.stdin, sys.stdout, batch_size=1 if sys.stdin.isatty() else JSONL_BATCH)

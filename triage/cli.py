@@ -138,6 +138,7 @@ def cron() -> None:
     maintenance = broker.queue_name(settings, "maintenance")
     scheduler.register(jobs.schedule_polls, maintenance, interval=3, job_timeout=60, result_ttl=60)
     scheduler.register(jobs.sweep, maintenance, interval=30, job_timeout=120, result_ttl=60)
+    scheduler.register(jobs.expire_claims, maintenance, interval=60, job_timeout=60, result_ttl=60)
     scheduler.start()
 
 

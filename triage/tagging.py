@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from triage import classifier, priority
+from triage import classifier, priority, sla
 from triage.db import utcnow
 from triage.models import Author, Event, Mention
 from triage.models.mentions import NEW, OPEN
@@ -74,5 +74,6 @@ def tag_new_mentions(session: Session, mention_ids: list[int], *, now: datetime 
     if updates:
         session.connection().execute(_TAG_UPDATE, updates)
         session.connection().execute(Event.__table__.insert(), events)
+        sla.stamp_due_times(session, [u["b_id"] for u in updates])  # one batch: policies and teams loaded once
     return len(updates)
 

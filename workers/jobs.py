@@ -6,12 +6,13 @@ from datetime import timedelta
 
 from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
+from rq import Retry
 from rq.job import Job, JobStatus
 from sqlalchemy import or_, select, update
 
-from triage import broker, ingest
+from triage import broker, ingest, outbound, workflow
 from triage.config import load_settings
-from triage.db import session_scope, utcnow
+from triage.db import session_factory, session_scope, utcnow
 from triage.models import Delivery, Source
 from triage.sources import KINDS, SourceError
 
@@ -49,6 +50,36 @@ def process_delivery(delivery_id: int) -> dict | None:
         return None
     return {"delivery": delivery_id, "stored": result.stored, "duplicates": result.duplicates,
             "responses": result.responses}
+
+
+REPLY_RETRY = Retry(max=5, interval=[10, 60, 300, 900, 3600])
+
+
+def enqueue_response(settings, response_id: int, *, attempt: int = 0):
+    return broker.enqueue(settings, "replies", send_response, response_id, retry=REPLY_RETRY,
+                          job_id=f"reply-{response_id}-{attempt}", job_timeout=60)
+
+
+def send_response(response_id: int) -> str:
+    """Deliver a reply; a failure is committed as visible before RQ retries the job."""
+    settings = load_settings()
+    session = session_factory(settings.database_url)()
+    try:
+        status = outbound.deliver(session, response_id)
+        session.commit()
+        return status
+    except outbound.DeliveryError:
+        session.commit()  # keep the failed attempt on record, then let RQ retry
+        raise
+    finally:
+        session.close()
+
+
+def expire_claims() -> list[int]:
+    """Release claims left idle longer than TRIAGE_CLAIM_IDLE_MINUTES (run every minute)."""
+    settings = load_settings()
+    with session_scope(settings.database_url) as session:
+        return workflow.expire_idle_claims(session, idle_minutes=settings.claim_idle_minutes)
 
 
 def poll_source(source_id: int) -> dict:

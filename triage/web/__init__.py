@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, g
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
@@ -14,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES, STATIC = ROOT / "templates", ROOT / "static"
 login_manager = LoginManager()
 csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -29,17 +32,27 @@ def create_app(settings: Settings | None = None) -> Flask:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        REMEMBER_COOKIE_SECURE=settings.secure_cookies,
+        # Login attempts are counted in Redis, so every web process shares the count.
+        RATELIMIT_STORAGE_URI=_limits_uri(settings),
+        RATELIMIT_KEY_PREFIX=f"{settings.queue_prefix}-limits",
+        RATELIMIT_SWALLOW_ERRORS=True,  # Redis away: let people log in rather than lock everyone out
+        RATELIMIT_HEADERS_ENABLED=True,
     )
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Log in to work the queues."
     csrf.init_app(app)
+    limiter.init_app(app)
 
-    from triage.web import api, auth, pages
+    from triage.web import admin, api, auth, pages, work
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(work.bp)
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, not cookies
 
     @app.teardown_appcontext
@@ -52,6 +65,13 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     filters.register(app)
     return app
+
+
+def _limits_uri(settings: Settings) -> str:
+    from triage import broker
+
+    url = broker.redis_url(settings)
+    return "redis+unix://" + url[len("unix://"):] if url.startswith("unix://") else url
 
 
 def db():

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from triage.accounts import authenticate
-from triage.web import db
+from triage.web import db, limiter
 
 bp = Blueprint("auth", __name__)
 
@@ -28,7 +28,16 @@ def _safe_next(target: str | None) -> str:
     return url_for("pages.queues")
 
 
+@bp.app_errorhandler(429)
+def _too_many(exc):
+    if request.endpoint != "auth.login":
+        return {"error": f"too many requests ({exc.description}); slow down"}, 429
+    flash("Too many login attempts from here. Wait a minute and try again.", "error")
+    return render_template("login.html", form=LoginForm()), 429
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["TRIAGE"].login_limit, methods=["POST"])
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("pages.queues"))

@@ -1,0 +1,854 @@
+"""Managing the team and how work flows: users and teams (admins); saved replies, queues, routing rules and
+sources (leads and admins, with supervisors reading along). Every write checks the role here, on the server."""
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from collections.abc import Callable
+from types import SimpleNamespace
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload, selectinload
+from werkzeug.security import generate_password_hash
+
+from triage import classifier, priority
+from triage.accounts import AccountError, add_user
+from triage.db import utcnow
+from triage.models import Mention, Queue, RoutingRule, SavedReply, Source, Team, User
+from triage.models.mentions import CLOSED
+from triage.models.people import ROLES
+from triage.posts import clean_text
+from triage.routing import FALLBACK_QUEUE, Rule
+from triage.web import db
+from triage.workflow import DEFAULT_REPLY_LIMIT, fill_placeholders, reply_limit, write_lock
+
+bp = Blueprint("admin", __name__)
+
+ADMIN: tuple[str, ...] = ()  # `User.can()` with no role: admins only
+LEADS = ("lead",)
+READERS = ("lead", "supervisor")
+INTENTS = tuple(priority.INTENT_POINTS)
+SENTIMENTS = ("negative", "neutral", "positive")
+PLACEHOLDERS = ("author", "name", "agent", "network")
+USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+NETWORK_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
+HANDLE_RE = re.compile(r"[\w.@-]{1,200}")
+RESERVED_SLUGS = {"fragment"}  # /queues/fragment is the live board, not a queue
+MIN_PASSWORD, MAX_PASSWORD = 8, 256
+MAX_INTERVAL = 86_400
+# The mention the saved-reply preview fills placeholders from.
+SAMPLE = SimpleNamespace(network="x", text="@northwind my bag never arrived and nobody answers the phone",
+                         author=SimpleNamespace(handle="dana_w", display_name="Dana Whitfield"))
+
+
+class InputError(ValueError):
+    """Form input that was refused; the message is shown to the person as written."""
+
+
+@bp.before_request
+@login_required
+def _logged_in() -> None:
+    """Every page here needs a login; each view then checks the role."""
+
+
+def _allow(*roles: str) -> None:
+    if not current_user.can(*roles):
+        abort(403)
+
+
+def _refused(message: str, render: Callable, *args):
+    """Re-render the form's page with the message and what was typed, as 400."""
+    db().rollback()
+    flash(message[:1].upper() + message[1:], "error")
+    return render(*args, form=request.form, status=400)
+
+
+# Reading form fields -------------------------------------------------------------------------------------------
+
+def _text(name: str, label: str, *, max_len: int, required: bool = True) -> str:
+    value = clean_text(request.form.get(name) or "")
+    if required and not value:
+        raise InputError(f"{label} is empty.")
+    if len(value) > max_len:
+        raise InputError(f"{label} is too long: {len(value):,} characters, at most {max_len:,}.")
+    return value
+
+
+def _number(name: str, label: str, *, lo: int, hi: int, required: bool = True) -> int | None:
+    raw = (request.form.get(name) or "").strip()
+    if not raw:
+        if required:
+            raise InputError(f"{label} is empty.")
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InputError(f"{label} must be a whole number, not “{raw[:40]}”.") from None
+    if not lo <= value <= hi:
+        raise InputError(f"{label} must be between {lo:,} and {hi:,}.")
+    return value
+
+
+def _choice(name: str, label: str, choices: tuple[str, ...], *, required: bool = True) -> str | None:
+    value = request.form.get(name) or ""
+    if not value and not required:
+        return None
+    if value not in choices:
+        raise InputError(f"{label} must be one of: {', '.join(choices)}.")
+    return value
+
+
+def _row(model, name: str, label: str, *, required: bool = True):
+    raw = (request.form.get(name) or "").strip()
+    if not raw:
+        if required:
+            raise InputError(f"Choose a {label}.")
+        return None
+    row = db().get(model, int(raw)) if raw.isdigit() and len(raw) < 12 else None
+    if row is None:
+        raise InputError(f"There is no {label} with id “{raw[:40]}”; it may have been deleted meanwhile.")
+    return row
+
+
+def _password() -> str:
+    password = request.form.get("password") or ""
+    if len(password) < MIN_PASSWORD:
+        raise InputError(f"The password must have at least {MIN_PASSWORD} characters.")
+    if len(password) > MAX_PASSWORD:
+        raise InputError(f"The password must have at most {MAX_PASSWORD} characters.")
+    return password
+
+
+def _move(session: Session, model, row_id: int, direction: str) -> None:
+    """Swap a queue or rule with its neighbour and number them all 0..n-1 again."""
+    rows = list(session.scalars(select(model).order_by(model.position, model.id)))
+    index = next((i for i, r in enumerate(rows) if r.id == row_id), None)
+    if index is None:
+        abort(404)
+    other = index - 1 if direction == "up" else index + 1
+    if 0 <= other < len(rows):
+        rows[index], rows[other] = rows[other], rows[index]
+    for position, row in enumerate(rows):
+        row.position = position
+
+
+# Users and teams (admins) ----------------------------------------------------------------------------------------
+
+def _teams(session: Session) -> list[Team]:
+    return list(session.scalars(select(Team).order_by(Team.name)))
+
+
+def _users_page(*, form=None, status: int = 200):
+    session = db()
+    users = session.scalars(select(User).options(joinedload(User.team))
+                            .order_by(User.active.desc(), User.username)).all()
+    return render_template("admin_users.html", users=users, teams=_teams(session), roles=ROLES,
+                           form=form or {}), status
+
+
+@bp.get("/admin/users")
+def users():
+    _allow(*ADMIN)
+    return _users_page()
+
+
+@bp.post("/admin/users")
+def user_add():
+    _allow(*ADMIN)
+    session = db()
+    try:
+        username = _text("username", "Username", max_len=64).lower()
+        if not USERNAME_RE.fullmatch(username):
+            raise InputError("A username starts with a letter or digit and uses only letters, digits, '.', '_', '-'.")
+        display_name = _text("display_name", "Display name", max_len=120, required=False)
+        role = _choice("role", "Role", ROLES)
+        team = _row(Team, "team_id", "team", required=False)
+        user = add_user(session, username, _password(), role=role, display_name=display_name or None)
+        user.team_id = team.id if team else None
+        session.commit()
+    except (InputError, AccountError) as exc:
+        return _refused(str(exc), _users_page)
+    except IntegrityError:  # added by someone else between our check and our insert
+        return _refused(f"user '{username}' exists already", _users_page)
+    flash(f"Added {user.display_name} ({user.username}) as {user.role}.", "info")
+    return redirect(url_for(".users"))
+
+
+def _user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+def _user_page(user_id: int, *, form=None, status: int = 200):
+    session = db()
+    return render_template("admin_user.html", user=_user(session, user_id), teams=_teams(session), roles=ROLES,
+                           form=form or {}), status
+
+
+@bp.get("/admin/users/<int:user_id>")
+def user_detail(user_id: int):
+    _allow(*ADMIN)
+    return _user_page(user_id)
+
+
+def _other_active_admins(session: Session, user_id: int) -> int:
+    """Active admins besides `user_id`, read under a lock so two admins cannot demote each other at once."""
+    write_lock(session)
+    admins = session.scalars(select(User.id).where(User.role == "admin", User.active.is_(True))
+                             .order_by(User.id).with_for_update()).all()
+    return sum(1 for i in admins if i != user_id)
+
+
+@bp.post("/admin/users/<int:user_id>")
+def user_update(user_id: int):
+    _allow(*ADMIN)
+    session = db()
+    try:
+        role = _choice("role", "Role", ROLES)
+        team = _row(Team, "team_id", "team", required=False)
+        user = _user(session, user_id)
+        if user.role == "admin" and role != "admin" and user.active and not _other_active_admins(session, user.id):
+            raise InputError(f"{user.username} is the last active admin; make someone else an admin first.")
+        user.role, user.team_id = role, team.id if team else None
+        session.commit()
+    except InputError as exc:
+        return _refused(str(exc), _user_page, user_id)
+    flash(f"{user.username} is now {user.role}" + (f" in {team.name}." if team else " with no team."), "info")
+    return redirect(url_for(".user_detail", user_id=user_id))
+
+
+@bp.post("/admin/users/<int:user_id>/deactivate")
+def user_deactivate(user_id: int):
+    _allow(*ADMIN)
+    session = db()
+    try:
+        user = _user(session, user_id)
+        if user.id == current_user.id:
+            raise InputError("You cannot deactivate yourself; ask another admin.")
+        if user.role == "admin" and not _other_active_admins(session, user.id):
+            raise InputError(f"{user.username} is the last active admin.")
+        user.active = False
+        session.commit()
+    except InputError as exc:
+        return _refused(str(exc), _user_page, user_id)
+    flash(f"{user.username} is deactivated: they can no longer log in or use their API tokens. "
+          "Their history stays.", "info")
+    return redirect(url_for(".user_detail", user_id=user_id))
+
+
+@bp.post("/admin/users/<int:user_id>/reactivate")
+def user_reactivate(user_id: int):
+    _allow(*ADMIN)
+    session = db()
+    user = _user(session, user_id)
+    user.active = True
+    session.commit()
+    flash(f"{user.username} can log in again.", "info")
+    return redirect(url_for(".user_detail", user_id=user_id))
+
+
+@bp.post("/admin/users/<int:user_id>/password")
+def user_password(user_id: int):
+    _allow(*ADMIN)
+    session = db()
+    try:
+        password = _password()
+        if password != (request.form.get("confirm") or ""):
+            raise InputError("The two passwords differ.")
+        user = _user(session, user_id)
+        user.password_hash = generate_password_hash(password)
+        session.commit()
+    except InputError as exc:
+        return _refused(str(exc), _user_page, user_id)
+    flash(f"{user.username}'s password is changed; give it to them in person or over a private channel.", "info")
+    return redirect(url_for(".user_detail", user_id=user_id))
+
+
+def _teams_page(*, form=None, status: int = 200):
+    session = db()
+    teams = session.scalars(select(Team).options(selectinload(Team.members)).order_by(Team.name)).all()
+    queues = session.scalars(select(Queue).where(Queue.team_id.is_not(None)).order_by(Queue.position)).all()
+    return render_template("admin_teams.html", teams=teams, queues=queues, form=form or {}), status
+
+
+@bp.get("/admin/teams")
+def teams():
+    _allow(*ADMIN)
+    return _teams_page()
+
+
+def _team_name(session: Session, team_id: int | None = None) -> str:
+    name = _text("name", "Team name", max_len=80)
+    clash = session.scalar(select(Team).where(func.lower(Team.name) == name.lower(), Team.id != (team_id or 0)))
+    if clash is not None:
+        raise InputError(f"There is a team called “{clash.name}” already.")
+    return name
+
+
+@bp.post("/admin/teams")
+def team_add():
+    _allow(*ADMIN)
+    session = db()
+    try:
+        team = Team(name=_team_name(session), holidays=[])
+        session.add(team)
+        session.commit()
+    except InputError as exc:
+        return _refused(str(exc), _teams_page)
+    except IntegrityError:
+        return _refused("that team exists already", _teams_page)
+    flash(f"Added the team {team.name}.", "info")
+    return redirect(url_for(".teams"))
+
+
+@bp.post("/admin/teams/<int:team_id>")
+def team_rename(team_id: int):
+    _allow(*ADMIN)
+    session = db()
+    team = session.get(Team, team_id)
+    if team is None:
+        abort(404)
+    try:
+        old, team.name = team.name, _team_name(session, team_id)
+        session.commit()
+    except InputError as exc:
+        return _refused(str(exc), _teams_page)
+    flash(f"Renamed {old} to {team.name}.", "info")
+    return redirect(url_for(".teams"))
+
+
+# Saved replies (leads) -------------------------------------------------------------------------------------------
+
+def preview(body: str) -> dict:
+    """A saved reply filled in for the sample mention, its length, and placeholders nobody fills."""
+    text = fill_placeholders(body, SAMPLE, current_user)
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(body) if name is not None}
+    except ValueError:  # stray braces: the reply is used as written
+        names = set()
+    return {"text": text, "length": len(text), "limit": reply_limit(SAMPLE.network), "network": SAMPLE.network,
+            "unknown": sorted(n for n in names if n and n not in PLACEHOLDERS)}
+
+
+def _replies_page(*, form=None, status: int = 200):
+    replies = db().scalars(select(SavedReply).order_by(SavedReply.title)).all()
+    form = form or {}
+    return render_template("saved_replies.html", replies=replies, form=form, intents=INTENTS, sample=SAMPLE,
+                           previews={r.id: preview(r.body) for r in replies},
+                           draft=preview(form.get("body", "")), placeholders=PLACEHOLDERS), status
+
+
+def _reply_page(reply_id: int, *, form=None, status: int = 200):
+    reply = db().get(SavedReply, reply_id)
+    if reply is None:
+        abort(404)
+    form = form or {"title": reply.title, "body": reply.body, "intent": reply.intent or ""}
+    return render_template("saved_reply.html", reply=reply, form=form, intents=INTENTS, sample=SAMPLE,
+                           draft=preview(form.get("body", "")), placeholders=PLACEHOLDERS), status
+
+
+def _reply_fields(session: Session, reply_id: int | None = None) -> dict:
+    title = _text("title", "Title", max_len=120)
+    clash = session.scalar(select(SavedReply.id).where(func.lower(SavedReply.title) == title.lower(),
+                                                       SavedReply.id != (reply_id or 0)))
+    if clash is not None:
+        raise InputError(f"There is a saved reply titled “{title}” already.")
+    return {"title": title, "body": _text("body", "The reply", max_len=DEFAULT_REPLY_LIMIT),
+            "intent": _choice("intent", "Intent", INTENTS, required=False)}
+
+
+@bp.get("/saved-replies")
+def saved_replies():
+    _allow(*READERS)
+    return _replies_page()
+
+
+@bp.post("/saved-replies")
+def saved_reply_add():
+    _allow(*LEADS)
+    session = db()
+    try:
+        reply = SavedReply(created_by_id=current_user.id, **_reply_fields(session))
+        session.add(reply)
+        session.commit()
+    except InputError as exc:
+        return _refused(str(exc), _replies_page)
+    flash(f"Saved “{reply.title}”; agents can use it now.", "info")
+    return redirect(url_for(".saved_replies"))
+
+
+@bp.get("/saved-replies/<int:reply_id>")
+def saved_reply(reply_id: int):
+    _allow(*READERS)
+    return _reply_page(reply_id)
+
+
+@bp.post("/saved-replies/<int:reply_id>")
+def saved_reply_update(reply_id: int):
+    _allow(*LEADS)
+    session = db()
+    reply = session.get(SavedReply, reply_id)
+    if reply is None:
+        abort(404)
+    try:
+        for key, value in _reply_fields(session, reply_id).items():
+            setattr(reply, key, value)
+        reply.updated_at = utcnow()
+        session.commit()
+    except InputError as exc:
+        return _refused(str(exc), _reply_page, reply_id)
+    flash(f"Saved “{reply.title}”.", "info")
+    return redirect(url_for(".saved_replies"))
+
+
+@bp.post("/saved-replies/<int:reply_id>/delete")
+def saved_reply_delete(reply_id: int):
+    _allow(*LEADS)
+    session = db()
+    reply = session.get(SavedReply, reply_id)
+    if reply is None:
+        abort(404)
+    session.delete(reply)
+    session.commit()
+    flash(f"Deleted “{reply.title}”. Replies already sent with it are unchanged.", "info")
+    return redirect(url_for(".saved_replies"))
+
+
+@bp.post("/saved-replies/preview")
+def saved_reply_preview():
+    """The live preview the reply forms ask for as a lead types."""
+    _allow(*READERS)
+    return jsonify(preview(clean_text(request.form.get("body") or "")[:DEFAULT_REPLY_LIMIT]))
+
+
+# Queues and routing rules (leads) -------------------------------------------------------------------------------
+
+@bp.app_template_filter("conditions")
+def conditions(rule: RoutingRule) -> str:
+    """A routing rule's conditions as a sentence."""
+    parts = []
+    if rule.urgent is not None:
+        parts.append("has urgent words" if rule.urgent else "has no urgent words")
+    if rule.intent:
+        parts.append(f"intent is {rule.intent}")
+    if rule.sentiment:
+        parts.append(f"sentiment is {rule.sentiment}")
+    if rule.network:
+        parts.append(f"network is {rule.network}")
+    if rule.min_priority is not None:
+        parts.append(f"priority ≥ {rule.min_priority}")
+    return " and ".join(parts) or "every mention"
+
+
+def try_text(session: Session, rules: list[RoutingRule], text: str, network: str, followers: int | None):
+    """Tag, score and route a sample text exactly as ingest would, without storing anything."""
+    tags = classifier.classify(text)
+    now = utcnow()
+    rank = priority.score(text=text, intent=tags.intent, intent_confidence=tags.intent_confidence,
+                          sentiment=tags.sentiment, polarity=tags.polarity, followers=followers,
+                          posted_at=now, now=now)
+    facts = dict(intent=tags.intent, sentiment=tags.sentiment, network=network, priority=rank.score,
+                 urgent=rank.urgent)
+    for number, row in enumerate(rules, 1):
+        rule = Rule(row.queue_id, row.intent, row.sentiment, row.network, row.min_priority, row.urgent)
+        if row.enabled and rule.matches(**facts):
+            return SimpleNamespace(tags=tags, rank=rank, rule=row, number=number, queue=row.queue)
+    fallback = session.scalar(select(Queue).where(Queue.slug == FALLBACK_QUEUE))
+    return SimpleNamespace(tags=tags, rank=rank, rule=None, number=None, queue=fallback)
+
+
+def _routing_page(*, form=None, status: int = 200):
+    session = db()
+    queues = session.scalars(select(Queue).order_by(Queue.position, Queue.id)).all()
+    rules = session.scalars(select(RoutingRule).options(joinedload(RoutingRule.queue))
+                            .order_by(RoutingRule.position, RoutingRule.id)).all()
+    open_counts = dict(session.execute(select(Mention.queue_id, func.count()).where(
+        Mention.queue_id.is_not(None), Mention.status.not_in(CLOSED)).group_by(Mention.queue_id)).all())
+    rule_counts = dict(session.execute(select(RoutingRule.queue_id, func.count()).group_by(RoutingRule.queue_id)).all())
+    trial, sample = None, {"text": request.args.get("text", ""), "network": request.args.get("network", "x"),
+                           "followers": request.args.get("followers", "")}
+    if "text" in request.args:
+        try:
+            text = clean_text(sample["text"])
+            network = (sample["network"] or "x").strip().lower()
+            followers = sample["followers"].strip()
+            if not text:
+                raise InputError("Type a text to see where it would land.")
+            if len(text) > 10_000:
+                raise InputError("The text is over 10,000 characters.")
+            if not NETWORK_RE.fullmatch(network):
+                raise InputError("A network is a short name such as x, instagram or reddit.")
+            if followers and not (followers.isdigit() and len(followers) < 13):
+                raise InputError("Followers must be a whole number.")
+            trial = try_text(session, rules, text, network, int(followers) if followers else None)
+        except InputError as exc:
+            flash(str(exc), "error")
+            status = 400
+    return render_template("routing.html", queues=queues, rules=rules, teams=_teams(session), trial=trial,
+                           sample=sample, open_counts=open_counts, rule_counts=rule_counts, intents=INTENTS,
+                           sentiments=SENTIMENTS, fallback=FALLBACK_QUEUE, form=form or {}), status
+
+
+@bp.get("/routing")
+def routing():
+    _allow(*READERS)
+    return _routing_page()
+
+
+def _queue_fields(session: Session, queue_id: int | None = None) -> dict:
+    name = _text("name", "Queue name", max_len=80)
+    clash = session.scalar(select(Queue.name).where(func.lower(Queue.name) == name.lower(),
+                                                    Queue.id != (queue_id or 0)))
+    if clash is not None:
+        raise InputError(f"There is a queue called “{clash}” already.")
+    team = _row(Team, "team_id", "team", required=False)
+    return {"name": name, "description": _text("description", "Description", max_len=300, required=False),
+            "team_id": team.id if team else None}
+
+
+def _slug(session: Session, name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    base = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:32] or "queue"
+    if base in RESERVED_SLUGS:
+        base += "-queue"
+    slug, n = base, 2
+    while session.scalar(select(Queue.id).where(Queue.slug == slug)) is not None:
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+@bp.post("/routing/queues")
+def queue_add():
+    _allow(*LEADS)
+    session = db()
+    try:
+        fields = _queue_fields(session)
+        last = session.scalar(select(func.max(Queue.position)))
+        queue = Queue(slug=_slug(session, fields["name"]), position=(last or 0) + 1, **fields)
+        session.add(queue)
+        session.commit()
+    except InputError as exc:
+        return _refused(str(exc), _routing_page)
+    flash(f"Added the queue {queue.name}. Add a routing rule so mentions land in it.", "info")
+    return redirect(url_for(".routing") + "#queues")
+
+
+def _queue(session: Session, queue_id: int) -> Queue:
+    queue = session.get(Queue, queue_id)
+    if queue is None:
+        abort(404)
+    return queue
+
+
+def _queue_page(queue_id: int, *, form=None, status: int = 200):
+    session = db()
+    queue = _queue(session, queue_id)
+    form = form or {"name": queue.name, "description": queue.description, "team_id": str(queue.team_id or "")}
+    return render_template("routing_queue.html", queue=queue, teams=_teams(session), form=form), status
+
+
+@bp.get("/routing/queues/<int:queue_id>")
+def queue_detail(queue_id: int):
+    _allow(*READERS)
+    return _queue_page(queue_id)
+
+
+@bp.post("/routing/queues/<int:queue_id>")
+def queue_update(queue_id: int):
+    _allow(*LEADS)
+    session = db()
+    queue = _queue(session, queue_id)
+    try:
+        for key, value in _queue_fields(session, queue_id).items():
+            setattr(queue, key, value)
+        session.commit()
+    except InputError as exc:
+        return _refused(str(exc), _queue_page, queue_id)
+    flash(f"Saved the queue {queue.name}.", "info")
+    return redirect(url_for(".routing") + "#queues")
+
+
+@bp.post("/routing/queues/<int:queue_id>/move")
+def queue_move(queue_id: int):
+    _allow(*LEADS)
+    session = db()
+    _move(session, Queue, queue_id, request.form.get("direction", "down"))
+    session.commit()
+    return redirect(url_for(".routing") + "#queues")
+
+
+@bp.post("/routing/queues/<int:queue_id>/delete")
+def queue_delete(queue_id: int):
+    _allow(*LEADS)
+    session = db()
+    write_lock(session)
+    queue = _queue(session, queue_id)
+    rules = session.scalar(select(func.count()).select_from(RoutingRule).where(RoutingRule.queue_id == queue_id))
+    waiting = session.scalar(select(func.count()).select_from(Mention).where(
+        Mention.queue_id == queue_id, Mention.status.not_in(CLOSED)))
+    try:
+        if queue.slug == FALLBACK_QUEUE:
+            raise InputError(f"{queue.name} cannot be deleted: mentions no rule claims land there. Rename it instead.")
+        if rules or waiting:
+            held = [f"{rules} routing rule{'s' if rules != 1 else ''}" if rules else "",
+                    f"{waiting} open mention{'s' if waiting != 1 else ''}" if waiting else ""]
+            raise InputError(f"{queue.name} still has {' and '.join(h for h in held if h)}: delete or move its rules "
+                           "and resolve or move its mentions first.")
+        # Closed mentions keep their history, in the queue that catches everything (where a reopen finds them).
+        fallback = session.scalar(select(Queue).where(Queue.slug == FALLBACK_QUEUE))
+        closed = session.execute(update(Mention).where(Mention.queue_id == queue_id).values(
+            queue_id=fallback.id if fallback else None).execution_options(synchronize_session=False)).rowcount
+        session.delete(queue)
+        session.commit()
+    except InputError as exc:
+        return _refused(str(exc), _routing_page)
+    except IntegrityError:  # a mention was moved into it meanwhile
+        return _refused(f"{queue.name} received a mention meanwhile; it was not deleted", _routing_page)
+    moved = f"; its {closed} closed mentions now belong to {fallback.name}" if closed and fallback else ""
+    flash(f"Deleted the queue {queue.name}{moved}.", "info")
+    return redirect(url_for(".routing") + "#queues")
+
+
+def _rule_fields() -> dict:
+    queue = _row(Queue, "queue_id", "queue")
+    network = _text("network", "Network", max_len=32, required=False).lower() or None
+    if network and not NETWORK_RE.fullmatch(network):
+        raise InputError("A network is a short name such as x, instagram or reddit (letters, digits, '.', '_', '-').")
+    urgent = request.form.get("urgent") or ""
+    if urgent not in ("", "yes", "no"):
+        raise InputError("Urgent words must be: any, yes or no.")
+    return {"queue_id": queue.id, "intent": _choice("intent", "Intent", INTENTS, required=False),
+            "sentiment": _choice("sentiment", "Sentiment", SENTIMENTS, required=False), "network": network,
+            "min_priority": _number("min_priority", "Minimum priority", lo=0, hi=100, required=False),
+            "urgent": {"": None, "yes": True, "no": False}[urgent]}
+
+
+@bp.post("/routing/rules")
+def rule_add():
+    _allow(*LEADS)
+    session = db()
+    try:
+        fields = _rule_fields()
+        last = session.scalar(select(func.max(RoutingRule.position)))
+        rule = RoutingRule(position=(last or 0) + 1, enabled=bool(request.form.get("enabled")), **fields)
+        session.add(rule)
+        session.commit()
+    except InputError as exc:
+        return _refused(str(exc), _routing_page)
+    flash(f"Added a rule: {conditions(rule)} → {rule.queue.name}. It is checked after the rules above it.", "info")
+    return redirect(url_for(".routing") + "#rules")
+
+
+def _rule(session: Session, rule_id: int) -> RoutingRule:
+    rule = session.get(RoutingRule, rule_id)
+    if rule is None:
+        abort(404)
+    return rule
+
+
+def _rule_page(rule_id: int, *, form=None, status: int = 200):
+    session = db()
+    rule = _rule(session, rule_id)
+    urgent = {None: "", True: "yes", False: "no"}[rule.urgent]
+    form = form or {"queue_id": str(rule.queue_id), "intent": rule.intent or "", "sentiment": rule.sentiment or "",
+                    "network": rule.network or "", "urgent": urgent,
+                    "min_priority": "" if rule.min_priority is None else str(rule.min_priority)}
+    queues = session.scalars(select(Queue).order_by(Queue.position, Queue.id)).all()
+    return render_template("routing_rule.html", rule=rule, queues=queues, intents=INTENTS, sentiments=SENTIMENTS,
+                           form=form), status
+
+
+@bp.get("/routing/rules/<int:rule_id>")
+def rule_detail(rule_id: int):
+    _allow(*READERS)
+    return _rule_page(rule_id)
+
+
+@bp.post("/routing/rules/<int:rule_id>")
+def rule_update(rule_id: int):
+    _allow(*LEADS)
+    session = db()
+    rule = _rule(session, rule_id)
+    try:
+        for key, value in _rule_fields().items():
+            setattr(rule, key, value)
+        session.commit()
+    except InputError as exc:
+        return _refused(str(exc), _rule_page, rule_id)
+    flash(f"Saved the rule: {conditions(rule)} → {rule.queue.name}.", "info")
+    return redirect(url_for(".routing") + "#rules")
+
+
+@bp.post("/routing/rules/<int:rule_id>/enabled")
+def rule_enabled(rule_id: int):
+    _allow(*LEADS)
+    session = db()
+    rule = _rule(session, rule_id)
+    rule.enabled = request.form.get("enabled") == "1"
+    session.commit()
+    flash(f"Rule “{conditions(rule)} → {rule.queue.name}” is {'on' if rule.enabled else 'off'}.", "info")
+    return redirect(url_for(".routing") + "#rules")
+
+
+@bp.post("/routing/rules/<int:rule_id>/move")
+def rule_move(rule_id: int):
+    _allow(*LEADS)
+    session = db()
+    _move(session, RoutingRule, rule_id, request.form.get("direction", "down"))
+    session.commit()
+    return redirect(url_for(".routing") + "#rules")
+
+
+@bp.post("/routing/rules/<int:rule_id>/delete")
+def rule_delete(rule_id: int):
+    _allow(*LEADS)
+    session = db()
+    rule = _rule(session, rule_id)
+    described = f"{conditions(rule)} → {rule.queue.name}"
+    session.delete(rule)
+    session.commit()
+    flash(f"Deleted the rule “{described}”. Mentions already queued stay where they are.", "info")
+    return redirect(url_for(".routing") + "#rules")
+
+
+# Sources (leads) -------------------------------------------------------------------------------------------------
+
+def _handles(raw: str) -> list[str]:
+    handles = {h.strip().lstrip("@").lower() for h in raw.split(",")} - {""}
+    for handle in sorted(handles):
+        if not HANDLE_RE.fullmatch(handle):
+            raise InputError(f"“{handle[:60]}” is not a handle: separate handles with commas, without spaces inside.")
+    return sorted(handles)
+
+
+def _feed_url() -> str:
+    url = _text("url", "Feed URL", max_len=2048)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise InputError("The feed URL must start with http:// or https:// and name a host.")
+    return url
+
+
+def _source_name(session: Session, source_id: int | None = None) -> str:
+    name = _text("name", "Name", max_len=80)
+    clash = session.scalar(select(Source.name).where(func.lower(Source.name) == name.lower(),
+                                                     Source.id != (source_id or 0)))
+    if clash is not None:
+        raise InputError(f"There is a source called “{clash}” already.")
+    return name
+
+
+def _source(session: Session, source_id: int) -> Source:
+    source = session.get(Source, source_id)
+    if source is None:
+        abort(404)
+    return source
+
+
+def _source_page(source_id: int | None = None, *, form=None, status: int = 200):
+    source = _source(db(), source_id) if source_id else None
+    if form is None:
+        form = {"network": "rss", "interval": "300"} if source is None else {
+            "name": source.name, "interval": str(source.interval_seconds),
+            "brand_handles": ", ".join(source.brand_handles or []),
+            "url": (source.config or {}).get("url", ""), "network": (source.config or {}).get("network", "rss")}
+    return render_template("source_edit.html", source=source, form=form), status
+
+
+@bp.get("/sources/rss/new")
+def source_new():
+    _allow(*LEADS)
+    return _source_page()
+
+
+@bp.post("/sources/rss/new")
+def source_add():
+    _allow(*LEADS)
+    session = db()
+    try:
+        name, url = _source_name(session), _feed_url()
+        network = _text("network", "Network", max_len=32, required=False).lower() or "rss"
+        if not NETWORK_RE.fullmatch(network):
+            raise InputError("A network is a short name such as rss, reddit or forum.")
+        source = Source(kind="rss", name=name, config={"url": url, "network": network}, cursor={},
+                        interval_seconds=_number("interval", "Seconds between polls", lo=30, hi=MAX_INTERVAL),
+                        brand_handles=_handles(request.form.get("brand_handles") or ""))
+        session.add(source)
+        session.commit()
+    except InputError as exc:
+        return _refused(str(exc), _source_page)
+    except IntegrityError:
+        return _refused("that source name is taken", _source_page)
+    flash(f"Added {source.name}: it is polled every {source.interval_seconds} s, the first time within seconds.",
+          "info")
+    return redirect(url_for("pages.sources"))
+
+
+@bp.get("/sources/<int:source_id>/edit")
+def source_edit(source_id: int):
+    _allow(*LEADS)
+    return _source_page(source_id)
+
+
+@bp.post("/sources/<int:source_id>/edit")
+def source_update(source_id: int):
+    _allow(*LEADS)
+    session = db()
+    source = _source(session, source_id)
+    try:
+        source.name = _source_name(session, source_id)
+        source.brand_handles = _handles(request.form.get("brand_handles") or "")
+        if source.polled:
+            source.interval_seconds = _number("interval", "Seconds between polls", lo=30 if source.kind == "rss" else 1,
+                                              hi=MAX_INTERVAL)
+        if source.kind == "rss":
+            url = _feed_url()
+            network = _text("network", "Network", max_len=32, required=False).lower() or "rss"
+            if not NETWORK_RE.fullmatch(network):
+                raise InputError("A network is a short name such as rss, reddit or forum.")
+            if url != (source.config or {}).get("url"):
+                source.cursor = {}  # another feed: its ETag and seen ids mean nothing here
+                source.next_poll_at = None
+            source.config = {**(source.config or {}), "url": url, "network": network}
+        session.commit()
+    except InputError as exc:
+        return _refused(str(exc), _source_page, source_id)
+    except IntegrityError:
+        return _refused("that source name is taken", _source_page, source_id)
+    flash(f"Saved {source.name}.", "info")
+    return redirect(url_for("pages.sources"))
+
+
+def _back_to_source(source_id: int):
+    if request.form.get("back") == "edit":
+        return redirect(url_for(".source_edit", source_id=source_id))
+    return redirect(url_for("pages.sources"))
+
+
+@bp.post("/sources/<int:source_id>/pause")
+def source_pause(source_id: int):
+    _allow(*LEADS)
+    session = db()
+    source = _source(session, source_id)
+    source.enabled = False
+    session.commit()
+    flash(f"{source.name} is paused: it is not polled until you resume it.", "info")
+    return _back_to_source(source_id)
+
+
+@bp.post("/sources/<int:source_id>/resume")
+def source_resume(source_id: int):
+    _allow(*LEADS)
+    session = db()
+    source = _source(session, source_id)
+    source.enabled, source.next_poll_at = True, None  # poll now, not after a whole interval
+    session.commit()
+    flash(f"{source.name} is running again.", "info")
+    return _back_to_source(source_id)
