@@ -70,8 +70,8 @@ def world(db, make_user, make_source):
     paused = make_source("Forum feed", "rss", config={"url": "https://example.com/b.rss", "network": "rss"},
                          enabled=False)
     db.commit()
-    return {"team": team.id, "user": target.id, "inactive": inactive.id, "reply": reply.id, "queue": press.id, "spare": spare.id,
-            "rule": rule.id, "running": running.id, "paused": paused.id}
+    return {"team": team.id, "user": target.id, "inactive": inactive.id, "reply": reply.id, "queue": press.id,
+            "spare": spare.id, "rule": rule.id, "running": running.id, "paused": paused.id}
 
 
 ADMIN_WRITES = [
@@ -376,7 +376,8 @@ def test_saved_reply_titles_are_unique(client, db, login, world):
 
 def test_saved_replies_are_escaped(client, db, login):
     login("lead")
-    _post(client, "/saved-replies", {"title": "<script>alert(1)</script>", "body": "<img src=x onerror=alert(2)> {name}"})
+    _post(client, "/saved-replies", {"title": "<script>alert(1)</script>",
+                                     "body": "<img src=x onerror=alert(2)> {name}"})
     page = client.get("/saved-replies").get_data(as_text=True)
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(2)&gt; Dana Whitfield" in page

@@ -139,6 +139,7 @@ def cron() -> None:
     scheduler.register(jobs.schedule_polls, maintenance, interval=3, job_timeout=60, result_ttl=60)
     scheduler.register(jobs.sweep, maintenance, interval=30, job_timeout=120, result_ttl=60)
     scheduler.register(jobs.expire_claims, maintenance, interval=60, job_timeout=60, result_ttl=60)
+    scheduler.register(jobs.check_deadlines, maintenance, interval=60, job_timeout=300, result_ttl=60)
     scheduler.start()
 
 
@@ -312,6 +313,36 @@ def source_list() -> None:
         for s in session.scalars(select(Source).order_by(Source.name)):
             state = "enabled" if s.enabled else "paused"
             click.echo(f"{s.name:<24} {s.kind:<7} {state:<8} last run {s.last_run_at or '-'}  {s.last_error or ''}")
+
+
+@main.command()
+@click.option("--since", default=None, help="First day (YYYY-MM-DD, UTC); default: 30 days before --until.")
+@click.option("--until", default=None, help="Last day, included (YYYY-MM-DD, UTC); default: today.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("--queue", default=None, help="Queue slug.")
+@click.option("--team", default=None, help="Team name or id.")
+@click.option("--agent", default=None, help="Username.")
+@click.option("--intent", default=None)
+@click.option("--network", default=None)
+@click.option("--sentiment", default=None)
+def report(since: str | None, until: str | None, fmt: str, **filters) -> None:
+    """Print response times, SLA attainment and volumes (the report page's figures) as JSON or CSV."""
+    import json
+
+    from triage import reports
+    from triage.db import session_scope
+
+    try:
+        f = reports.Filters.parse({"since": since, "until": until, **filters})
+        with session_scope(_settings().database_url) as session:
+            data = reports.report(session, f)
+    except reports.ReportError as exc:
+        raise click.ClickException(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps(reports.to_json(data), indent=2))
+    else:
+        for line in reports.report_csv(data):
+            click.echo(line, nl=False)
 
 
 @main.command()

@@ -40,10 +40,10 @@ TASKS: dict[str, tuple[str, ...]] = {"sentiment": SENTIMENTS, "intent": INTENTS}
 FORMAT = 1  # bump when the features change: older model files are then refused, and retraining replaces them
 POINTER = "active.json"
 CV_FOLDS = 5
-# The rules' evidence is a handful of dense columns beside thousands of sparse word columns; weighting them up
-# lets the regression lean on them without a large penalty, which is what keeps it sane on unfamiliar posts.
-RULE_WEIGHT = 2.0
-REGULARISATION_C = 4.0
+SVM_C = 0.3
+NB_ALPHA = 0.5
+NB_CLIP = 10.0
+COMBINER_C = 1.0
 
 _SQUEEZE_RE = re.compile(r"(\w)\1{2,}")
 _NUMBER_RE = re.compile(r"\d+")
@@ -168,6 +168,12 @@ def _rule_row(ev: Evidence) -> list[float]:
     return row
 
 
+def _rules_matrix(evidence: Sequence[Evidence]):
+    import numpy as np
+
+    return np.asarray([_rule_row(ev) for ev in evidence], dtype=float).reshape(len(evidence), len(RULE_FEATURES))
+
+
 def _rules_intent_given(ev: Evidence, sentiment: str) -> str:
     """The intent rules, told the learned sentiment instead of the rules' own."""
     if ev.sentiment is None:
@@ -175,56 +181,96 @@ def _rules_intent_given(ev: Evidence, sentiment: str) -> str:
     return classify_intent(ev.text, replace(ev.sentiment, label=sentiment), ev.question)[0]
 
 
-def _intent_extra(evidence: Sequence[Evidence], sentiment_proba, sentiment_classes: Sequence[str]):
-    """Intent's extra columns: the sentiment model's probabilities and the intent rules given its verdict."""
+def _sentiment_columns(evidence: Sequence[Evidence], proba):
+    """Intent's extra columns: the sentiment model's probabilities (in SENTIMENTS order) and the intent rules
+    given its verdict."""
     import numpy as np
 
     rows = []
-    for ev, proba in zip(evidence, sentiment_proba, strict=True):
-        label = sentiment_classes[int(np.argmax(proba))]
-        ordered = [proba[list(sentiment_classes).index(c)] for c in SENTIMENTS]
-        rules = _rules_intent_given(ev, label)
-        rows.append(ordered + [float(rules == c) for c in INTENTS])
+    for ev, p in zip(evidence, proba, strict=True):
+        rules = _rules_intent_given(ev, SENTIMENTS[int(np.argmax(p))])
+        rows.append(list(p) + [float(rules == c) for c in INTENTS])
     return np.asarray(rows, dtype=float).reshape(len(rows), len(SENTIMENTS) + len(INTENTS))
 
 
-def _matrix(vectorizer, evidence: Sequence[Evidence], extra=None):
-    import numpy as np
-    from scipy import sparse
-
-    dense = np.asarray([_rule_row(ev) for ev in evidence], dtype=float).reshape(len(evidence), len(RULE_FEATURES))
-    if extra is not None:
-        dense = np.hstack([dense, extra])
-    words = vectorizer.transform([_words_of(ev) for ev in evidence])
-    return sparse.hstack([words, sparse.csr_matrix(dense * RULE_WEIGHT)], format="csr")
-
-
 def _new_vectorizer(n_texts: int):
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    # Word pairs as well as words: "not helpful", "no one", "thank you" carry what single words miss.
+    return CountVectorizer(token_pattern=TOKEN_PATTERN, ngram_range=(1, 2), min_df=2 if n_texts >= 200 else 1,
+                           lowercase=False)
+
+
+class _WordModels:
+    """Two views of the words: a linear SVM on TF-IDF, and naive Bayes on presence, which is surer on few labels."""
+
+    def __init__(self, counts, y):
+        import numpy as np
+        from sklearn.feature_extraction.text import TfidfTransformer
+        from sklearn.naive_bayes import MultinomialNB
+        from sklearn.svm import LinearSVC
+
+        self.tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
+        self.svm = LinearSVC(C=SVM_C, class_weight="balanced").fit(self.tfidf.transform(counts), y)
+        self.nb = MultinomialNB(alpha=NB_ALPHA).fit((counts > 0).astype(np.float64), y)
+
+    def columns(self, counts):
+        import numpy as np
+
+        log_p = self.nb.predict_log_proba((counts > 0).astype(np.float64))
+        # Relative, clipped log-probabilities: naive Bayes is overconfident, its ranking is what helps.
+        nb = np.maximum(log_p - log_p.max(axis=1, keepdims=True), -NB_CLIP) / NB_CLIP
+        return np.hstack([self.svm.decision_function(self.tfidf.transform(counts)), nb])
+
+
+def _inner_columns(counts, y, folds: int):
+    """Word-model columns for the training texts themselves, each from models that did not see it (stacking)."""
     import numpy as np
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.model_selection import StratifiedKFold
 
-    return TfidfVectorizer(token_pattern=TOKEN_PATTERN, ngram_range=(1, 2), min_df=2 if n_texts >= 200 else 1,
-                           sublinear_tf=True, lowercase=False, dtype=np.float32)
+    n_classes = len(set(y))
+    out = np.zeros((counts.shape[0], 2 * n_classes))
+    for fit_idx, pred_idx in StratifiedKFold(folds, shuffle=True, random_state=1).split(np.zeros(len(y)), y):
+        out[pred_idx] = _WordModels(counts[fit_idx], y[fit_idx]).columns(counts[pred_idx])
+    return out
 
 
-def _new_classifier():
+def _new_combiner():
     from sklearn.linear_model import LogisticRegression
 
-    # Balanced weights: a class people label rarely (advocacy, say) still counts as much in the macro score.
-    return LogisticRegression(C=REGULARISATION_C, class_weight="balanced", max_iter=3000)
+    # Balanced weights: a class people label rarely (advocacy, say) counts as much in the macro score.
+    return LogisticRegression(C=COMBINER_C, class_weight="balanced", max_iter=2000)
+
+
+def _fit_stack(counts, rules, y, folds: int) -> dict:
+    words = _WordModels(counts, y)
+    import numpy as np
+
+    combiner = _new_combiner().fit(np.hstack([_inner_columns(counts, y, folds), rules]), y)
+    return {"words": words, "combiner": combiner}
+
+
+def _stack_proba(part: dict, counts, rules, classes: tuple[str, ...]):
+    """Probabilities with columns in the order of `classes` (every class is learned: each had enough labels)."""
+    import numpy as np
+
+    proba = part["combiner"].predict_proba(np.hstack([part["words"].columns(counts), rules]))
+    order = [list(part["combiner"].classes_).index(c) for c in classes]
+    return proba[:, order]
 
 
 # --- the model -------------------------------------------------------------------------------------------------
 
 class LearnedModel:
-    """A trained model: one regression per learned task over words plus the rules' evidence."""
+    """A trained model: per learned task, word models stacked with the rules' evidence."""
 
     def __init__(self, payload: dict):
         if payload.get("format") != FORMAT:
             raise ValueError(f"model file format {payload.get('format')!r}, this triage reads {FORMAT}; retrain")
         self.payload = payload
         self.version: int | None = payload.get("version")
-        self.tasks: dict[str, dict] = payload["tasks"]  # task -> {"vectorizer", "classifier"}
+        self.vectorizer = payload["vectorizer"]
+        self.tasks: dict[str, dict] = payload["tasks"]  # task -> {"words", "combiner", "uses_sentiment"}
 
     @property
     def name(self) -> str:
@@ -233,21 +279,20 @@ class LearnedModel:
     def learned(self, task: str) -> bool:
         return task in self.tasks
 
-    def _proba(self, task: str, evidence: Sequence[Evidence], extra=None):
-        part = self.tasks[task]
-        return part["classifier"].predict_proba(_matrix(part["vectorizer"], evidence, extra))
+    def predict_proba(self, evidence: Sequence[Evidence]) -> dict[str, Any]:
+        """Per learned task, probabilities with columns in the order of TASKS[task], one row per text."""
+        import numpy as np
 
-    def predict_proba(self, evidence: Sequence[Evidence]) -> dict[str, tuple[list[str], Any]]:
-        """Per learned task: (classes, probabilities, one row per text)."""
-        out: dict[str, tuple[list[str], Any]] = {}
+        counts = self.vectorizer.transform([_words_of(ev) for ev in evidence])
+        rules = _rules_matrix(evidence)
+        out: dict[str, Any] = {}
         if "sentiment" in self.tasks:
-            out["sentiment"] = (list(self.tasks["sentiment"]["classifier"].classes_),
-                                self._proba("sentiment", evidence))
+            out["sentiment"] = _stack_proba(self.tasks["sentiment"], counts, rules, SENTIMENTS)
         if "intent" in self.tasks:
-            extra = None
-            if self.tasks["intent"].get("uses_sentiment"):
-                extra = _intent_extra(evidence, out["sentiment"][1], out["sentiment"][0])
-            out["intent"] = (list(self.tasks["intent"]["classifier"].classes_), self._proba("intent", evidence, extra))
+            intent_rules = rules
+            if self.tasks["intent"]["uses_sentiment"]:
+                intent_rules = np.hstack([rules, _sentiment_columns(evidence, out["sentiment"])])
+            out["intent"] = _stack_proba(self.tasks["intent"], counts, intent_rules, INTENTS)
         return out
 
     def tag(self, evidence: Sequence[Evidence]) -> list[Tags]:
@@ -260,21 +305,20 @@ class LearnedModel:
             return result
         subset = [evidence[i] for i in analysed]
         proba = self.predict_proba(subset)
-        decided = [t for t in TASKS if t in proba]
-        cue = f"{self.name} ({', '.join(decided)})"
+        cue = f"{self.name} ({', '.join(t for t in TASKS if t in proba)})"
+        neg, pos = SENTIMENTS.index("negative"), SENTIMENTS.index("positive")
         for row, (i, ev) in enumerate(zip(analysed, subset, strict=True)):
             t = ev.tags
             sentiment, s_conf, polarity = t.sentiment, t.sentiment_confidence, t.polarity
             intent, i_conf = t.intent, t.intent_confidence
             if "sentiment" in proba:
-                classes, p = proba["sentiment"]
-                best = int(np.argmax(p[row]))
-                sentiment, s_conf = classes[best], float(p[row][best])
-                polarity = float(p[row][classes.index("positive")] - p[row][classes.index("negative")])
+                p = proba["sentiment"][row]
+                best = int(np.argmax(p))
+                sentiment, s_conf, polarity = SENTIMENTS[best], float(p[best]), float(p[pos] - p[neg])
             if "intent" in proba:
-                classes, p = proba["intent"]
-                best = int(np.argmax(p[row]))
-                intent, i_conf = classes[best], float(p[row][best])
+                p = proba["intent"][row]
+                best = int(np.argmax(p))
+                intent, i_conf = INTENTS[best], float(p[best])
             elif sentiment != t.sentiment:
                 intent = _rules_intent_given(ev, sentiment)  # the rules, told the better sentiment
             if t.language is None:  # emoji, links or handles only: any tag stays a guess
@@ -318,91 +362,75 @@ def _folds(labels: Sequence[str]) -> int:
     return max(2, min(CV_FOLDS, min(Counter(labels).values())))
 
 
-def _fit_task(evidence: Sequence[Evidence], labels: list[str], extra=None) -> tuple[dict, dict, Any]:
-    """Fit one task; return (its part of the model, its cross-validated scores, its out-of-fold probabilities)."""
+def _cross_validate(texts: list[str], rules, y, classes: tuple[str, ...]) -> tuple[dict[str, Any], Any]:
+    """Score the whole recipe (vocabulary, word models, combiner) on labels it did not learn from."""
     import numpy as np
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold
 
-    y = np.asarray(labels)
-    classes = sorted(set(labels))
-    oof = np.zeros((len(labels), len(classes)))
-    splitter = StratifiedKFold(n_splits=_folds(labels), shuffle=True, random_state=0)
-    for train_idx, test_idx in splitter.split(np.zeros(len(y)), y):
-        vec = _new_vectorizer(len(train_idx)).fit([_words_of(evidence[i]) for i in train_idx])
-        sub_extra = None if extra is None else extra[train_idx]
-        clf = _new_classifier().fit(_matrix(vec, [evidence[i] for i in train_idx], sub_extra), y[train_idx])
-        test_extra = None if extra is None else extra[test_idx]
-        proba = clf.predict_proba(_matrix(vec, [evidence[i] for i in test_idx], test_extra))
-        for col, c in enumerate(clf.classes_):
-            oof[test_idx, classes.index(c)] = proba[:, col]
-    predicted = [classes[i] for i in oof.argmax(axis=1)]
-    per_class = f1_score(y, predicted, labels=classes, average=None, zero_division=0)
+    folds = _folds(list(y))
+    oof = np.zeros((len(y), len(classes)))
+    for fit_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=0).split(np.zeros(len(y)), y):
+        vectorizer = _new_vectorizer(len(fit_idx)).fit([texts[i] for i in fit_idx])
+        counts = vectorizer.transform(texts)
+        part = _fit_stack(counts[fit_idx], rules[fit_idx], y[fit_idx], folds)
+        oof[test_idx] = _stack_proba(part, counts[test_idx], rules[test_idx], classes)
+    predicted = np.asarray(classes)[oof.argmax(axis=1)]
+    per_class = f1_score(y, predicted, labels=list(classes), average=None, zero_division=0)
     scores = {"learned": True, "macro_f1": round(float(np.mean(per_class)), 4),
               "per_class": {c: round(float(f), 4) for c, f in zip(classes, per_class, strict=True)},
-              "folds": splitter.get_n_splits(), "accuracy": round(float(np.mean(np.asarray(predicted) == y)), 4)}
-    vec = _new_vectorizer(len(labels)).fit([_words_of(ev) for ev in evidence])
-    clf = _new_classifier().fit(_matrix(vec, evidence, extra), y)
-    return {"vectorizer": vec, "classifier": clf}, scores, oof
+              "accuracy": round(float(np.mean(predicted == y)), 4), "folds": folds}
+    return scores, oof
 
 
 def fit(examples: Sequence[Example], *, min_per_class: int = 20) -> TrainResult:
     """Train every task that has at least `min_per_class` labels in each of its classes."""
+    import numpy as np
+
     from triage.classifier import analyse
 
     examples = list(examples)
     counts = _counts(examples)
     scores: dict[str, dict[str, Any]] = {}
-    tasks: dict[str, dict] = {}
-    evidence_by_text: dict[str, Evidence] = {}
-
-    def evidence_for(texts: list[str]) -> list[Evidence]:
-        for text in texts:
-            if text not in evidence_by_text:
-                evidence_by_text[text] = analyse(text)
-        return [evidence_by_text[t] for t in texts]
-
-    sentiment_oof: dict[str, Any] = {}
+    learnable = {}
     for task in TASKS:
         short = [c for c, n in counts[task].items() if n < min_per_class]
         if short:
             scores[task] = {"learned": False, "reason": f"needs {min_per_class} labels per class; "
                             + ", ".join(f"{c} has {counts[task][c]}" for c in short)}
-            continue
-        rows = [e for e in examples if getattr(e, task) is not None]
-        texts, labels = [e.text for e in rows], [getattr(e, task) for e in rows]
-        evidence = evidence_for(texts)
-        extra = None
-        if task == "intent" and "sentiment" in tasks:
-            extra = _intent_features_for_training(tasks["sentiment"], evidence, texts, sentiment_oof)
-        part, scores[task], oof = _fit_task(evidence, labels, extra)
-        part["uses_sentiment"] = extra is not None
+        else:
+            learnable[task] = [e for e in examples if getattr(e, task) is not None]
+    if not learnable:
+        return TrainResult(None, len(examples), counts, scores, min_per_class)
+
+    texts = list(dict.fromkeys(e.text for rows in learnable.values() for e in rows))
+    evidence = {text: analyse(text) for text in texts}
+    words = {text: _words_of(ev) for text, ev in evidence.items()}
+    vectorizer = _new_vectorizer(len(texts)).fit(list(words.values()))
+    tasks: dict[str, dict] = {}
+    sentiment_oof: dict[str, Any] = {}
+    for task, rows in learnable.items():
+        task_texts = [e.text for e in rows]
+        task_evidence = [evidence[t] for t in task_texts]
+        y = np.asarray([getattr(e, task) for e in rows])
+        rules = _rules_matrix(task_evidence)
+        uses_sentiment = task == "intent" and "sentiment" in tasks
+        if uses_sentiment:
+            # Out-of-fold sentiment where the sentiment model learned from the text: intent must learn how far
+            # to trust the sentiment model on texts it has not seen.
+            full = _stack_proba(tasks["sentiment"], vectorizer.transform([words[t] for t in task_texts]),
+                                _rules_matrix(task_evidence), SENTIMENTS)
+            proba = np.asarray([sentiment_oof.get(t, full[i]) for i, t in enumerate(task_texts)])
+            rules = np.hstack([rules, _sentiment_columns(task_evidence, proba)])
+        scores[task], oof = _cross_validate([words[t] for t in task_texts], rules, y, TASKS[task])
+        part = _fit_stack(vectorizer.transform([words[t] for t in task_texts]), rules, y, _folds(list(y)))
+        part["uses_sentiment"] = uses_sentiment
         tasks[task] = part
         if task == "sentiment":
-            classes = sorted(set(labels))
-            sentiment_oof.update({t: oof[i] for i, t in enumerate(texts)})
-            sentiment_oof["__classes__"] = classes
-    model = None
-    if tasks:
-        model = LearnedModel({"format": FORMAT, "version": None, "tasks": tasks,
-                              "trained_at": utcnow().isoformat(), "counts": counts, "scores": scores})
+            sentiment_oof = {t: oof[i] for i, t in enumerate(task_texts)}
+    model = LearnedModel({"format": FORMAT, "version": None, "vectorizer": vectorizer, "tasks": tasks,
+                          "trained_at": utcnow().isoformat(), "counts": counts, "scores": scores})
     return TrainResult(model, len(examples), counts, scores, min_per_class)
-
-
-def _intent_features_for_training(sentiment_part: dict, evidence: list[Evidence], texts: list[str],
-                                  sentiment_oof: dict[str, Any]):
-    """Sentiment probabilities for the intent texts: out-of-fold where the sentiment model trained on the text,
-    so intent learns how far to trust sentiment on texts it has not seen."""
-    import numpy as np
-
-    classes = sentiment_oof["__classes__"]
-    full = sentiment_part["classifier"].predict_proba(_matrix(sentiment_part["vectorizer"], evidence))
-    full_classes = list(sentiment_part["classifier"].classes_)
-    proba = np.asarray([
-        sentiment_oof[t] if t in sentiment_oof else [full[i][full_classes.index(c)] for c in classes]
-        for i, t in enumerate(texts)
-    ])
-    return _intent_extra(evidence, proba, classes)
 
 
 # --- labels in the database ------------------------------------------------------------------------------------

@@ -3,11 +3,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, joinedload
 
 from triage.models import Author, Event, Mention, Queue, Response, User
-from triage.models.mentions import CLOSED, WORKABLE
+from triage.models.mentions import CLAIMABLE_WHERE, CLOSED, WORKABLE, WORKABLE_WHERE
+
+# The same literal terms as the partial ranking indexes, so both backends use them (see models/mentions.py).
+IS_WORKABLE = text("mentions." + WORKABLE_WHERE)
+IS_CLAIMABLE = text(" AND ".join("mentions." + term for term in CLAIMABLE_WHERE.split(" AND ")))
+COUNT_CAP = 1000  # counts above this show as "1,000+": counting a huge backlog exactly costs every page load
 
 VIEWS = {
     "all": "All open",
@@ -27,16 +32,22 @@ def all_queues(session: Session) -> list[Queue]:
     return list(session.scalars(select(Queue).order_by(Queue.position, Queue.id)))
 
 
-def items(session: Session, queue_id: int, *, limit: int = 50, statuses=WORKABLE) -> list[Mention]:
-    query = select(Mention).options(joinedload(Mention.author), joinedload(Mention.claimed_by)).where(
-        Mention.queue_id == queue_id, Mention.status.in_(statuses))
+def items(session: Session, queue_id: int, *, limit: int = 50) -> list[Mention]:
+    """A queue's open and answered mentions in working order (read straight off ix_mentions_queue_rank)."""
+    query = select(Mention).options(joinedload(Mention.author), joinedload(Mention.claimed_by),
+                                    joinedload(Mention.owner)).where(Mention.queue_id == queue_id, IS_WORKABLE)
     return list(session.scalars(ordered(query).limit(limit)))
 
 
-def counts(session: Session, statuses=WORKABLE) -> dict[int, int]:
-    rows = session.execute(
-        select(Mention.queue_id, func.count()).where(Mention.status.in_(statuses)).group_by(Mention.queue_id))
-    return {queue_id: n for queue_id, n in rows if queue_id is not None}
+def capped_count(session: Session, *where, cap: int = COUNT_CAP) -> int:
+    """How many rows match, counting no further than `cap` (shown as "1,000+")."""
+    inner = select(Mention.id).where(*where).limit(cap).subquery()
+    return session.scalar(select(func.count()).select_from(inner)) or 0
+
+
+def counts(session: Session) -> dict[int, int]:
+    """Open mentions per queue, each capped at COUNT_CAP."""
+    return {q.id: capped_count(session, Mention.queue_id == q.id, IS_WORKABLE) for q in all_queues(session)}
 
 
 @dataclass
@@ -58,7 +69,7 @@ def work_list(session: Session, user: User, view: str = "all", filters: dict | N
     elif status:
         query = query.where(Mention.status == status)
     else:
-        query = query.where(Mention.status.in_(WORKABLE))
+        query = query.where(IS_WORKABLE)
     if view == "mine":
         query = query.where(or_(Mention.claimed_by_id == user.id, Mention.owner_id == user.id))
     elif view == "unassigned":
@@ -79,10 +90,8 @@ def work_list(session: Session, user: User, view: str = "all", filters: dict | N
 
 
 def view_counts(session: Session, user: User) -> dict[str, int]:
-    open_ = Mention.status.in_(WORKABLE)
-
     def count(*where) -> int:
-        return session.scalar(select(func.count()).select_from(Mention).where(open_, *where)) or 0
+        return capped_count(session, IS_WORKABLE, *where)
 
     return {
         "all": count(),

@@ -15,7 +15,7 @@ import csv
 import io
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Date, Integer, and_, case, cast, extract, func, literal, or_, select, tuple_
@@ -275,7 +275,7 @@ def _facts(session: Session, f: Filters, now: datetime, ids: _Ids, *, min_id: in
     if f.resolved is not None:
         where.append(m.c.status == RESOLVED if f.resolved else m.c.status != RESOLVED)
     if f.sla:
-        where.append((fr_state if f.target == "first_response" else res_state) == f.sla)
+        where.append((res_state if f.target == "resolution" else fr_state) == f.sla)
     if ids.holder is not None:
         where += [m.c.claimed_by_id == ids.holder, m.c.status.in_(WORKABLE)]
     return select(*columns).select_from(source).where(*where)
@@ -347,6 +347,8 @@ def _ranked_percentiles(session: Session, facts, cols: tuple[str, ...], value: s
         *[ranked.c[k] for k in cols])
     out = {}
     for row in session.execute(query).mappings():
+        if not row["cnt"]:
+            continue  # no values at all: the ungrouped query still answers one empty row
         figures = {}
         for p, name in ((0.5, "median"), (0.9, "p90")):
             position = (row["cnt"] - 1) * p
@@ -441,10 +443,10 @@ def report(session: Session, f: Filters, *, now: datetime | None = None) -> dict
         session, facts)
     names = _names(session)
     by: dict[str, list[dict]] = {}
-    for dimension, set_name in zip(DIMENSIONS, ("agent", "team", "queue", "intent", "network", "day"), strict=True):
-        key_name = _SETS[set_name][0]
+    for dimension in DIMENSIONS:
+        key_name = _SETS[dimension][0]
         rows = []
-        for row in grouped[set_name]:
+        for row in grouped[dimension]:
             key = _as_date(row[key_name]) if dimension == "day" else row[key_name]
             label, value = _label_row(dimension, key.isoformat() if isinstance(key, date) else key, names)
             rows.append({"key": key, "label": label, "value": value, **_figures(row)})
@@ -481,7 +483,7 @@ def _volume(f: Filters, grouped: dict) -> dict:
     return out
 
 
-def _mention_filters(session: Session, f: Filters, ids: _Ids) -> list:
+def _mention_filters(f: Filters, ids: _Ids) -> list:
     """The report's filters as conditions on mentions alone (agent and team through a per-item lookup)."""
     m = Mention
     where = []
@@ -506,7 +508,7 @@ def _mention_filters(session: Session, f: Filters, ids: _Ids) -> list:
 def backlog(session: Session, f: Filters, ids: _Ids, *, now: datetime) -> list[dict]:
     """Items open at the end of each day: open now, minus arrivals after that day, plus closures after it."""
     sql = _Sql(session)
-    where = _mention_filters(session, f, ids)
+    where = _mention_filters(f, ids)
     open_now = session.scalar(select(func.count()).select_from(Mention).where(Mention.resolved_at.is_(None), *where))
     arrivals = dict(session.execute(
         select(sql.day(Mention.posted_at), func.count()).where(Mention.posted_at >= f.start, *where)
@@ -531,7 +533,7 @@ def workload(session: Session, f: Filters, ids: _Ids, agent_rows: list[dict], na
     query = (select(Event.actor_id, Event.action, func.count()).where(
         Event.created_at >= f.start, Event.created_at < f.end, Event.actor_id.is_not(None),
         Event.action.in_(actions)).group_by(Event.actor_id, Event.action))
-    where = _mention_filters(session, f, ids)
+    where = _mention_filters(f, ids)
     if where:
         query = query.join(Mention, Mention.id == Event.mention_id).where(*where)
     if ids.agent not in (None, NONE):
@@ -542,14 +544,13 @@ def workload(session: Session, f: Filters, ids: _Ids, agent_rows: list[dict], na
         done.setdefault(actor_id, {}).setdefault(column, 0)
         done[actor_id][column] += count
     holding = dict(session.execute(select(Mention.claimed_by_id, func.count()).where(
-        Mention.claimed_by_id.is_not(None), Mention.status.in_(WORKABLE), *where).group_by(Mention.claimed_by_id)))
+        Mention.claimed_by_id.is_not(None), Mention.status.in_(WORKABLE), *where).group_by(Mention.claimed_by_id)).all())
     owning = dict(session.execute(select(Mention.owner_id, func.count()).where(
-        Mention.owner_id.is_not(None), Mention.status.in_(WORKABLE), *where).group_by(Mention.owner_id)))
+        Mention.owner_id.is_not(None), Mention.status.in_(WORKABLE), *where).group_by(Mention.owner_id)).all())
     counted = {r["key"]: r for r in agent_rows if r["key"] is not None}
     people = set(done) | set(holding) | set(owning) | set(counted)
-    active = session.execute(select(User.id).where(User.active.is_(True), User.role.in_(("agent", "lead")))).scalars()
-    if ids.agent in (None,) and ids.team is None:
-        people |= set(active)
+    if ids.agent is None and ids.team is None:  # everyone who works items, idle or not
+        people |= set(session.scalars(select(User.id).where(User.active.is_(True), User.role.in_(("agent", "lead")))))
     rows = []
     for user_id in people:
         user = names["agent"].get(user_id)
@@ -670,8 +671,10 @@ def table_rows(data: dict, table: str) -> tuple[list[str], list[list]]:
                 [[r["label"], r["value"], *_flat(r)] for r in data["by"][table]])
     if table == "volume":
         intents, sentiments = data["volume"]["intent"], data["volume"]["sentiment"]
-        header = ["day", *[f"intent_{s}" for s in intents["series"]], *[f"sentiment_{s}" for s in sentiments["series"]]]
-        rows = [[a["day"], *[a["counts"][s] for s in intents["series"]], *[b["counts"][s] for s in sentiments["series"]]]
+        header = ["day", *[f"intent_{s}" for s in intents["series"]],
+                  *[f"sentiment_{s}" for s in sentiments["series"]]]
+        rows = [[a["day"], *[a["counts"][s] for s in intents["series"]],
+                 *[b["counts"][s] for s in sentiments["series"]]]
                 for a, b in zip(intents["days"], sentiments["days"], strict=True)]
         return header, rows
     if table == "backlog":
@@ -747,4 +750,105 @@ def to_json(data: dict) -> dict:
     return plain(out)
 
 
-__all__ = ["DIMENSIONS", "Filters", "ReportError", "backlog", "items", "report", "replace", "workload"]
+# ------------------------------------------------------------------------------------------- audit log
+
+KNOWN_ACTIONS = ("queued", "claimed", "released", "claim expired", "assigned", "replied", "responded", "note",
+                 "escalated", "relabeled", "resolved", "marked spam", "marked not relevant", "reopened",
+                 "deadline near", "sla breached", "sla policy saved", "sla policy deleted", "team hours saved")
+SYSTEM = "system"
+AUDIT_COLUMNS = ("id", "created_at", "actor", "action", "mention_id", "network", "external_id", "from_state",
+                 "to_state", "reason", "detail")
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """What the audit log shows: a text search, an action, who (a username or 'system'), an item, a range."""
+
+    q: str | None = None
+    action: str | None = None
+    actor: str | None = None
+    mention: int | None = None
+    since: date | None = None
+    until: date | None = None
+    before: tuple[datetime, int] | None = None  # keyset paging: events older than this (created_at, id)
+
+    @classmethod
+    def parse(cls, args) -> AuditFilters:
+        mention = (args.get("mention") or "").strip() or None
+        if mention is not None and not mention.isdigit():
+            raise ReportError("mention must be a mention number")
+        before = None
+        if args.get("before"):
+            try:
+                stamp, _, ident = str(args["before"]).rpartition("_")
+                before = (datetime.fromisoformat(stamp).astimezone(UTC), int(ident))
+            except ValueError:
+                raise ReportError("before is not a position in the log") from None
+        since, until = _date(args.get("since"), "since"), _date(args.get("until"), "until")
+        if since and until and since > until:
+            raise ReportError(f"the range starts ({since}) after it ends ({until})")
+        text = (args.get("q") or "").strip()[:200] or None
+        return cls(q=text, action=(args.get("action") or "").strip() or None,
+                   actor=(args.get("actor") or "").strip().lower() or None,
+                   mention=int(mention) if mention else None, since=since, until=until, before=before)
+
+    def args(self, **changes) -> dict[str, str]:
+        out = {}
+        for f in fields(self):
+            value = changes[f.name] if f.name in changes else getattr(self, f.name)
+            if value is None or f.name == "before":
+                continue
+            out[f.name] = str(value)
+        return out
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def audit_events(session: Session, a: AuditFilters, *, limit: int | None = 100) -> Iterator[dict]:
+    """Events newest first, with who did it and which item, filtered and searched."""
+    from sqlalchemy import String
+
+    actor = User.__table__.alias("actor")
+    e, m = Event.__table__, Mention.__table__
+    query = (select(e, actor.c.username, actor.c.display_name, m.c.network, m.c.external_id)
+             .select_from(e.outerjoin(actor, actor.c.id == e.c.actor_id).outerjoin(m, m.c.id == e.c.mention_id))
+             .order_by(e.c.created_at.desc(), e.c.id.desc()))
+    if a.action:
+        query = query.where(e.c.action == a.action)
+    if a.actor == SYSTEM:
+        query = query.where(e.c.actor_id.is_(None))
+    elif a.actor:
+        query = query.where(actor.c.username == a.actor)
+    if a.mention is not None:
+        query = query.where(e.c.mention_id == a.mention)
+    if a.since:
+        query = query.where(e.c.created_at >= datetime.combine(a.since, time(0), tzinfo=UTC))
+    if a.until:
+        query = query.where(e.c.created_at < datetime.combine(a.until + timedelta(days=1), time(0), tzinfo=UTC))
+    if a.q:
+        pattern = _like(a.q)
+        query = query.where(or_(*[c.ilike(pattern, escape="\\") for c in (
+            e.c.action, e.c.reason, e.c.from_state, e.c.to_state, cast(e.c.detail, String), actor.c.username,
+            actor.c.display_name, m.c.external_id)]))
+    if a.before is not None:
+        query = query.where(tuple_(e.c.created_at, e.c.id) < tuple_(literal(a.before[0], UTCDateTime()),
+                                                                    literal(a.before[1])))
+    if limit is not None:
+        query = query.limit(limit)
+    for row in session.execute(query.execution_options(yield_per=2000)).mappings():
+        yield {**row, "actor": row["username"] or SYSTEM}
+
+
+def audit_csv(session: Session, a: AuditFilters) -> Iterator[str]:
+    import json
+
+    rows = ([r["id"], r["created_at"], r["actor"], r["action"], r["mention_id"], r["network"], r["external_id"],
+             r["from_state"], r["to_state"], r["reason"], json.dumps(r["detail"] or {}, default=str, sort_keys=True)]
+            for r in audit_events(session, a, limit=None))
+    return csv_lines(list(AUDIT_COLUMNS), rows)
+
+
+__all__ = ["DIMENSIONS", "AuditFilters", "Filters", "ReportError", "audit_events", "backlog", "items", "report",
+           "workload"]

@@ -16,6 +16,7 @@ from triage.db import utcnow
 from triage.models import Event, Label, Mention, Notification, Queue, Response, SavedReply, User
 from triage.models.mentions import ANSWERED, CLOSED, IRRELEVANT, OPEN, RESOLVED, SPAM, WORKABLE
 from triage.posts import clean_text
+from triage.queues import IS_CLAIMABLE
 
 WORKERS = ("agent", "lead")  # roles that work items; admins can do anything, supervisors audit
 LEADS = ("lead",)
@@ -139,7 +140,7 @@ def claim_next(session: Session, queue_id: int, user: User, *, now: datetime | N
     write_lock(session)
     top = (
         select(Mention.id)
-        .where(Mention.queue_id == queue_id, Mention.status == OPEN, Mention.claimed_by_id.is_(None))
+        .where(Mention.queue_id == queue_id, IS_CLAIMABLE)  # read off the partial index ix_mentions_claimable
         .order_by(Mention.priority.desc(), Mention.posted_at, Mention.id)
         .limit(1)
     )

@@ -165,3 +165,12 @@ def sweep(stale_seconds: int | None = None, started_timeout: int = DELIVERY_JOB_
     if requeued:
         log.warning("sweep: enqueued %d unprocessed deliveries again", len(requeued))
     return requeued
+
+
+def check_deadlines() -> dict:
+    """Raise priority as SLA deadlines near, flag breaches, escalate breached urgent items (run every minute)."""
+    from triage import sla
+
+    settings = load_settings()
+    with session_scope(settings.database_url) as session:
+        return sla.check_deadlines(session).as_dict()

@@ -16,6 +16,10 @@ from triage.models.sources import Source
 NEW, OPEN, ANSWERED, RESOLVED, SPAM, IRRELEVANT = "new", "open", "answered", "resolved", "spam", "irrelevant"
 WORKABLE = (OPEN, ANSWERED)
 CLOSED = (RESOLVED, SPAM, IRRELEVANT)
+# Literal SQL for the ranking indexes' WHERE clauses: a query uses a partial index only when it repeats
+# the same terms with the same literals (SQLite cannot match a bound parameter against them).
+WORKABLE_WHERE = "status IN ('open', 'answered')"
+CLAIMABLE_WHERE = "status = 'open' AND claimed_by_id IS NULL"
 
 
 class Customer(Base):
@@ -51,9 +55,14 @@ class Mention(Base):
     __tablename__ = "mentions"
     __table_args__ = (
         UniqueConstraint("network", "external_id", name="uq_mentions_network_external_id"),
-        # The queue page and claim-next read exactly this order: no sort, whatever the backlog.
-        Index("ix_mentions_queue_rank", "queue_id", "status", text("priority DESC"), "posted_at", "id"),
-        Index("ix_mentions_rank", "status", text("priority DESC"), "posted_at", "id"),
+        # The queue pages and claim-next read exactly these orders over small partial indexes: no sort, and
+        # no resolved history to skip, however large the backlog grows.
+        Index("ix_mentions_queue_rank", "queue_id", text("priority DESC"), "posted_at", "id",
+              sqlite_where=text(WORKABLE_WHERE), postgresql_where=text(WORKABLE_WHERE)),
+        Index("ix_mentions_rank", text("priority DESC"), "posted_at", "id",
+              sqlite_where=text(WORKABLE_WHERE), postgresql_where=text(WORKABLE_WHERE)),
+        Index("ix_mentions_claimable", "queue_id", text("priority DESC"), "posted_at", "id",
+              sqlite_where=text(CLAIMABLE_WHERE), postgresql_where=text(CLAIMABLE_WHERE)),
         Index("ix_mentions_claimed_by", "claimed_by_id", "status"),
         Index("ix_mentions_owner", "owner_id", "status"),
         Index("ix_mentions_escalated", "escalated_at", "status"),

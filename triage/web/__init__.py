@@ -46,13 +46,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from triage.web import admin, api, auth, pages, work
+    from triage.web import admin, api, auth, pages, reports, work
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(work.bp)
+    app.register_blueprint(reports.bp)
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, not cookies
 
     @app.teardown_appcontext

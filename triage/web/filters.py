@@ -28,7 +28,17 @@ def compact(number: int | None) -> str:
     return str(number)
 
 
+def capped(number: int | None) -> str:
+    """A count that stopped counting at the cap says so."""
+    from triage.queues import COUNT_CAP
+
+    if number is None:
+        return "0"
+    return f"{COUNT_CAP:,}+" if number >= COUNT_CAP else f"{number:,}"
+
+
 def register(app) -> None:
+    app.jinja_env.filters["capped"] = capped
     app.jinja_env.filters["ago"] = ago
     app.jinja_env.filters["compact"] = compact
     app.jinja_env.filters["iso"] = lambda v: v.isoformat() if v else ""

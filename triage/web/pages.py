@@ -31,7 +31,7 @@ def _queue_board(selected: str | None = None):
     shown = [q for q in all_queues if selected in (None, q.slug)]
     if selected and not shown:
         abort(404)
-    board = [(q, queue_reads.items(session, q.id, limit=25 if selected is None else 200)) for q in shown]
+    board = [(q, queue_reads.items(session, q.id, limit=25)) for q in shown]
     return dict(all_queues=all_queues, counts=counts, board=board, selected=selected)
 
 

@@ -98,9 +98,14 @@ def upgrade() -> None:
         batch_op.create_foreign_key('fk_mentions_escalated_by_id', 'users', ['escalated_by_id'], ['id'])
 
     # Outside the batch: SQLite's table copy cannot carry expression (DESC) index columns.
-    op.create_index('ix_mentions_queue_rank', 'mentions',
-                    ['queue_id', 'status', sa.text('priority DESC'), 'posted_at', 'id'])
-    op.create_index('ix_mentions_rank', 'mentions', ['status', sa.text('priority DESC'), 'posted_at', 'id'])
+    workable = sa.text("status IN ('open', 'answered')")
+    claimable = sa.text("status = 'open' AND claimed_by_id IS NULL")
+    for name, columns, where in (
+        ('ix_mentions_queue_rank', ['queue_id', sa.text('priority DESC'), 'posted_at', 'id'], workable),
+        ('ix_mentions_rank', [sa.text('priority DESC'), 'posted_at', 'id'], workable),
+        ('ix_mentions_claimable', ['queue_id', sa.text('priority DESC'), 'posted_at', 'id'], claimable),
+    ):
+        op.create_index(name, 'mentions', columns, sqlite_where=where, postgresql_where=where)
 
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.alter_column('from_state', type_=sa.String(length=200), existing_type=sa.String(length=16))
@@ -144,8 +149,8 @@ def downgrade() -> None:
         batch_op.alter_column('from_state', type_=sa.String(length=16), existing_type=sa.String(length=200))
         batch_op.alter_column('to_state', type_=sa.String(length=16), existing_type=sa.String(length=200))
 
-    op.drop_index('ix_mentions_rank', 'mentions')
-    op.drop_index('ix_mentions_queue_rank', 'mentions')
+    for name in ('ix_mentions_claimable', 'ix_mentions_rank', 'ix_mentions_queue_rank'):
+        op.drop_index(name, 'mentions')
     with op.batch_alter_table('mentions', schema=None) as batch_op:
         batch_op.drop_constraint('fk_mentions_escalated_by_id', type_='foreignkey')
         batch_op.drop_constraint('fk_mentions_escalated_to_id', type_='foreignkey')
