@@ -6,8 +6,8 @@ import io
 import json
 import re
 import threading
-from pathlib import Path
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner

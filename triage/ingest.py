@@ -128,8 +128,20 @@ def upsert_authors(session: Session, posts: list[Post], *, now: datetime) -> dic
             "followers": func.coalesce(stmt.excluded.followers, Author.followers),
             "last_seen_at": stmt.excluded.last_seen_at,
         },
-    ).returning(Author.id, Author.network, Author.handle)
-    return {(row.network, row.handle): row.id for row in session.execute(stmt, rows)}
+    )
+    # Plain executemany (no RETURNING): the driver reuses one short prepared statement, where RETURNING
+    # would make SQLAlchemy build, and psycopg parse, one huge multi-row statement per page.
+    session.execute(stmt, rows)
+    by_network: dict[str, list[str]] = {}
+    for network, handle in latest:
+        by_network.setdefault(network, []).append(handle)
+    ids: dict[tuple[str, str], int] = {}
+    for network, handles in by_network.items():
+        for start in range(0, len(handles), 500):
+            query = select(Author.id, Author.handle).where(Author.network == network,
+                                                           Author.handle.in_(handles[start:start + 500]))
+            ids.update({(network, handle): author_id for author_id, handle in session.execute(query)})
+    return ids
 
 
 def store_mentions(session: Session, source: Source, delivery_id: int | None, posts: list[Post], *,
@@ -151,11 +163,11 @@ def store_mentions(session: Session, source: Source, delivery_id: int | None, po
         }
         for p in unique.values()
     ]
-    # executemany with RETURNING: one cached statement, sent by the driver in pages ("insertmanyvalues").
-    stmt = _insert(session, Mention).on_conflict_do_nothing(
-        index_elements=["network", "external_id"]
-    ).returning(Mention.id)
-    return list(session.scalars(stmt, rows))
+    session.execute(_insert(session, Mention).on_conflict_do_nothing(index_elements=["network", "external_id"]),
+                    rows)
+    # The new ones are exactly those carrying this delivery's id: a duplicate kept the delivery it came with.
+    return list(session.scalars(select(Mention.id).where(Mention.delivery_id == delivery_id,
+                                                         Mention.tagged_at.is_(None))))
 
 
 def record_brand_replies(session: Session, posts: list[Post], *, now: datetime) -> tuple[int, int]:

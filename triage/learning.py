@@ -44,6 +44,7 @@ SVM_C = 0.3
 NB_ALPHA = 0.5
 NB_CLIP = 10.0
 COMBINER_C = 1.0
+USE_WORDS_FOR_INTENT = True
 
 _SQUEEZE_RE = re.compile(r"(\w)\1{2,}")
 _NUMBER_RE = re.compile(r"\d+")
@@ -182,15 +183,17 @@ def _rules_intent_given(ev: Evidence, sentiment: str) -> str:
 
 
 def _sentiment_columns(evidence: Sequence[Evidence], proba):
-    """Intent's extra columns: the sentiment model's probabilities (in SENTIMENTS order) and the intent rules
-    given its verdict."""
+    """Intent's extra columns: the sentiment model's probabilities (in SENTIMENTS order), the same when the text
+    asks something (a negative question may be a complaint or a question: the labels say which), and the intent
+    rules given the sentiment model's verdict."""
     import numpy as np
 
     rows = []
     for ev, p in zip(evidence, proba, strict=True):
         rules = _rules_intent_given(ev, SENTIMENTS[int(np.argmax(p))])
-        rows.append(list(p) + [float(rules == c) for c in INTENTS])
-    return np.asarray(rows, dtype=float).reshape(len(rows), len(SENTIMENTS) + len(INTENTS))
+        asks = float(ev.question is not None)
+        rows.append([*p, *(asks * x for x in p), *(float(rules == c) for c in INTENTS)])
+    return np.asarray(rows, dtype=float).reshape(len(rows), 2 * len(SENTIMENTS) + len(INTENTS))
 
 
 def _new_vectorizer(n_texts: int):
@@ -242,19 +245,21 @@ def _new_combiner():
     return LogisticRegression(C=COMBINER_C, class_weight="balanced", max_iter=2000)
 
 
-def _fit_stack(counts, rules, y, folds: int) -> dict:
-    words = _WordModels(counts, y)
+def _fit_stack(counts, rules, y, folds: int, *, use_words: bool = True) -> dict:
     import numpy as np
 
+    if not use_words:
+        return {"words": None, "combiner": _new_combiner().fit(rules, y)}
     combiner = _new_combiner().fit(np.hstack([_inner_columns(counts, y, folds), rules]), y)
-    return {"words": words, "combiner": combiner}
+    return {"words": _WordModels(counts, y), "combiner": combiner}
 
 
 def _stack_proba(part: dict, counts, rules, classes: tuple[str, ...]):
     """Probabilities with columns in the order of `classes` (every class is learned: each had enough labels)."""
     import numpy as np
 
-    proba = part["combiner"].predict_proba(np.hstack([part["words"].columns(counts), rules]))
+    columns = rules if part["words"] is None else np.hstack([part["words"].columns(counts), rules])
+    proba = part["combiner"].predict_proba(columns)
     order = [list(part["combiner"].classes_).index(c) for c in classes]
     return proba[:, order]
 
@@ -362,7 +367,8 @@ def _folds(labels: Sequence[str]) -> int:
     return max(2, min(CV_FOLDS, min(Counter(labels).values())))
 
 
-def _cross_validate(texts: list[str], rules, y, classes: tuple[str, ...]) -> tuple[dict[str, Any], Any]:
+def _cross_validate(texts: list[str], rules, y, classes: tuple[str, ...], *, use_words: bool = True
+                    ) -> tuple[dict[str, Any], Any]:
     """Score the whole recipe (vocabulary, word models, combiner) on labels it did not learn from."""
     import numpy as np
     from sklearn.metrics import f1_score
@@ -373,7 +379,7 @@ def _cross_validate(texts: list[str], rules, y, classes: tuple[str, ...]) -> tup
     for fit_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=0).split(np.zeros(len(y)), y):
         vectorizer = _new_vectorizer(len(fit_idx)).fit([texts[i] for i in fit_idx])
         counts = vectorizer.transform(texts)
-        part = _fit_stack(counts[fit_idx], rules[fit_idx], y[fit_idx], folds)
+        part = _fit_stack(counts[fit_idx], rules[fit_idx], y[fit_idx], folds, use_words=use_words)
         oof[test_idx] = _stack_proba(part, counts[test_idx], rules[test_idx], classes)
     predicted = np.asarray(classes)[oof.argmax(axis=1)]
     per_class = f1_score(y, predicted, labels=list(classes), average=None, zero_division=0)
@@ -422,8 +428,10 @@ def fit(examples: Sequence[Example], *, min_per_class: int = 20) -> TrainResult:
                                 _rules_matrix(task_evidence), SENTIMENTS)
             proba = np.asarray([sentiment_oof.get(t, full[i]) for i, t in enumerate(task_texts)])
             rules = np.hstack([rules, _sentiment_columns(task_evidence, proba)])
-        scores[task], oof = _cross_validate([words[t] for t in task_texts], rules, y, TASKS[task])
-        part = _fit_stack(vectorizer.transform([words[t] for t in task_texts]), rules, y, _folds(list(y)))
+        use_words = task != "intent" or USE_WORDS_FOR_INTENT
+        scores[task], oof = _cross_validate([words[t] for t in task_texts], rules, y, TASKS[task], use_words=use_words)
+        part = _fit_stack(vectorizer.transform([words[t] for t in task_texts]), rules, y, _folds(list(y)),
+                          use_words=use_words)
         part["uses_sentiment"] = uses_sentiment
         tasks[task] = part
         if task == "sentiment":

@@ -29,7 +29,7 @@ DIMENSIONS = ("agent", "team", "queue", "intent", "network", "day")
 DIMENSION_NAMES = {"agent": "Agent", "team": "Team", "queue": "Queue", "intent": "Intent", "network": "Network",
                    "day": "Day"}
 NONE = "none"  # the filter value for "no agent", "no team", ...
-MAX_DAYS = 3 * 366
+MAX_DAYS = 10 * 366  # a whole imported history fits; the page thins its day labels
 DEFAULT_DAYS = 30
 TARGETS = ("first_response", "resolution")
 SLA_STATES = ("met", "missed", "pending")
@@ -543,10 +543,11 @@ def workload(session: Session, f: Filters, ids: _Ids, agent_rows: list[dict], na
         column = next(k for k, group in WORKLOAD_ACTIONS.items() if action in group)
         done.setdefault(actor_id, {}).setdefault(column, 0)
         done[actor_id][column] += count
-    holding = dict(session.execute(select(Mention.claimed_by_id, func.count()).where(
-        Mention.claimed_by_id.is_not(None), Mention.status.in_(WORKABLE), *where).group_by(Mention.claimed_by_id)).all())
-    owning = dict(session.execute(select(Mention.owner_id, func.count()).where(
-        Mention.owner_id.is_not(None), Mention.status.in_(WORKABLE), *where).group_by(Mention.owner_id)).all())
+    def open_items_by(column) -> dict[int, int]:
+        return dict(session.execute(select(column, func.count()).where(
+            column.is_not(None), Mention.status.in_(WORKABLE), *where).group_by(column)).all())
+
+    holding, owning = open_items_by(Mention.claimed_by_id), open_items_by(Mention.owner_id)
     counted = {r["key"]: r for r in agent_rows if r["key"] is not None}
     people = set(done) | set(holding) | set(owning) | set(counted)
     if ids.agent is None and ids.team is None:  # everyone who works items, idle or not

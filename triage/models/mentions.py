@@ -74,7 +74,7 @@ class Mention(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
-    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"))
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), index=True)
     network: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str] = mapped_column(String(512))
     author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"))
