@@ -1,8 +1,9 @@
 """The supervisor's report over a large history on PostgreSQL: 1,000,000 mentions (default) spread over a
 year, each with its events (queued, claimed, replied, resolved) and responses, generated in SQL.
 
-Prints how long the report page (/reports) takes to answer for the default range (last 30 days) and for
-the whole year, the drill-down list, the CSV export and `triage report`. Target: the page under 1 s.
+Prints how long the report page (/reports) takes for its default range (the last 7 days), for 30 days and
+for the whole year, and the drill-down list, CSV exports, the audit log and `triage report`.
+Target: the report page under 1 s.
 """
 from __future__ import annotations
 
@@ -51,8 +52,10 @@ POPULATE = [
               WHEN p > (now() AT TIME ZONE 'utc') - interval '4 days' AND r < 50 THEN 'answered'
               WHEN r >= 97 THEN 'spam' ELSE 'resolved' END,
          (SELECT min(id) FROM users) + g % 30,
-         CASE WHEN NOT (p > (now() AT TIME ZONE 'utc') - interval '2 days' AND r < 40) THEN p + delay * interval '0.8 second' END,
-         CASE WHEN NOT (p > (now() AT TIME ZONE 'utc') - interval '2 days' AND r < 40) THEN p + delay * interval '1 second' END,
+         CASE WHEN NOT (p > (now() AT TIME ZONE 'utc') - interval '2 days' AND r < 40)
+              THEN p + delay * interval '0.8 second' END,
+         CASE WHEN NOT (p > (now() AT TIME ZONE 'utc') - interval '2 days' AND r < 40)
+              THEN p + delay * interval '1 second' END,
          CASE WHEN p > (now() AT TIME ZONE 'utc') - interval '4 days' AND r < 50 THEN NULL
               ELSE p + delay * interval '1 second' + ((g * 31337) % 172800) * interval '1 second' END,
          CASE WHEN intent = 'other' AND NOT urgent THEN NULL ELSE p + CASE WHEN urgent THEN interval '30 minutes'
@@ -61,15 +64,16 @@ POPULATE = [
          CASE WHEN intent = 'other' AND NOT urgent THEN NULL ELSE p + CASE WHEN urgent THEN interval '4 hours'
               WHEN intent = 'advocacy' THEN interval '72 hours' ELSE interval '24 hours' END END
        FROM gen ORDER BY g""",
-    """INSERT INTO responses (mention_id, user_id, text, origin, network, created_at, sent_at, delivery_status, attempts)
+    """INSERT INTO responses (mention_id, user_id, text, origin, network, created_at, sent_at, delivery_status,
+                            attempts)
        SELECT id, CASE WHEN id % 4 = 0 THEN NULL ELSE owner_id END, 'Sorry to hear that, we are on it',
               CASE WHEN id % 4 = 0 THEN 'network' ELSE 'app' END, network, first_response_at, first_response_at,
               'sent', 1
        FROM mentions WHERE first_response_at IS NOT NULL ORDER BY id""",
     """INSERT INTO events (mention_id, actor_id, action, from_state, to_state, detail, created_at)
        SELECT id, actor, action, from_state, to_state, '{}', at FROM (
-         SELECT id, NULL::int AS actor, 'queued' AS action, 'new' AS from_state, 'open' AS to_state, ingested_at AS at, 1 AS k
-           FROM mentions
+         SELECT id, NULL::int AS actor, 'queued' AS action, 'new' AS from_state, 'open' AS to_state,
+                ingested_at AS at, 1 AS k FROM mentions
          UNION ALL SELECT id, owner_id, 'claimed', NULL, 'agent', first_claimed_at, 2 FROM mentions
            WHERE first_claimed_at IS NOT NULL
          UNION ALL SELECT id, owner_id, 'replied', 'open', 'answered', first_response_at, 3 FROM mentions
@@ -88,12 +92,14 @@ def populate(engine, count: int, days: int = 365) -> dict:
     with engine.begin() as conn:
         for statement in POPULATE:
             conn.execute(text(statement), {"n": count, "days": days} if ":n" in statement else {})
-        conn.execute(text("ANALYZE"))
         counts = {t: conn.scalar(text(f"SELECT count(*) FROM {t}")) for t in ("mentions", "events", "responses")}
+    # What autovacuum does to a table that has settled: statistics, and the visibility map index-only scans use.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
     return counts
 
 
-def _timed(fn, repeat: int = 5) -> tuple[float, float]:
+def _timed(fn, repeat: int) -> tuple[float, float]:
     """(first, median of the following) wall-clock seconds."""
     times = []
     for _ in range(repeat):
@@ -107,7 +113,7 @@ def run(database_url: str, count: int) -> None:
     import tempfile
     from pathlib import Path
 
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from triage import migrate
     from triage.accounts import add_user
@@ -120,45 +126,54 @@ def run(database_url: str, count: int) -> None:
     migrate.upgrade(database_url)
     start = time.perf_counter()
     counts = populate(get_engine(database_url), count)
-    print(f"  generated {counts['mentions']:,} mentions, {counts['events']:,} events, "
-          f"{counts['responses']:,} responses in {time.perf_counter() - start:.0f} s")
+    print(f"  generated {counts['mentions']:,} mentions, {counts['events']:,} events and {counts['responses']:,} "
+          f"responses over a year in {time.perf_counter() - start:.0f} s")
+    today = utcnow().date()
     with session_scope(database_url) as session:
         add_user(session, "boss", "correct horse battery", role="supervisor")
-        first_day = session.scalar(select(Mention.posted_at).order_by(Mention.posted_at).limit(1)).date()
+        first_day = session.scalar(select(func.min(Mention.posted_at))).date()
+        in_range = {days: session.scalar(select(func.count()).select_from(Mention).where(
+            Mention.posted_at >= utcnow() - timedelta(days=days))) for days in (7, 30, 366)}
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(instance_path=Path(tmp), database_url=database_url, redis_url="redis://unused",
                                  secret_key="bench", demo=False)
         app = create_app(settings)
-        app.config.update(WTF_CSRF_ENABLED=False)
+        app.config.update(WTF_CSRF_ENABLED=False, RATELIMIT_ENABLED=False)
         client = app.test_client()
         assert client.post("/login", data={"username": "boss", "password": "correct horse battery"}).status_code == 302
 
         def get(url: str) -> None:
             response = client.get(url)
-            assert response.status_code == 200, (url, response.status_code)
+            body = response.get_data()  # streamed exports are read to the end
+            assert response.status_code == 200 and body, (url, response.status_code)
 
-        today = utcnow().date()
+        month = f"since={today - timedelta(days=29)}&until={today}"
         year = f"since={first_day}&until={today}"
         rows = [
-            ("report page, last 30 days (default)", "/reports"),
-            ("report page, whole year", f"/reports?{year}"),
-            ("report page, last 30 days, one queue", "/reports?queue=complaints"),
-            ("drill-down: breached items, last 30 days", "/reports/items?breached=first_response"),
-            ("CSV export: table by agent, whole year", f"/reports/export/agent.csv?{year}"),
+            (f"report page, default range: last 7 days ({in_range[7]:,} mentions)", "/reports", 6, True),
+            (f"report page, last 30 days ({in_range[30]:,} mentions)", f"/reports?{month}", 4, False),
+            (f"report page, whole year ({in_range[366]:,} mentions)", f"/reports?{year}", 2, False),
+            ("report page, last 7 days, one queue", "/reports?queue=complaints", 4, True),
+            ("drill-down: breached items, last 7 days", "/reports/items?breached=first_response", 4, True),
+            ("CSV: table by agent, last 30 days", f"/reports/export/agent.csv?{month}", 3, False),
+            ("CSV: every item of the last 7 days", "/reports/export/items.csv", 2, False),
+            ("audit log page", "/audit", 4, True),
         ]
-        print(f"  {'what':<44} {'first':>8} {'warm':>8}")
-        for label, url in rows:
-            first, warm = _timed(lambda url=url: get(url))
-            flag = "" if "report page" not in label else ("  ok" if warm < TARGET_SECONDS else "  OVER TARGET")
-            print(f"  {label:<44} {first * 1000:>6.0f} ms {warm * 1000:>6.0f} ms{flag}")
+        print(f"  {'what':<58} {'first':>9} {'warm':>9}")
+        for label, url, repeat, target in rows:
+            first, warm = _timed(lambda url=url: get(url), repeat)
+            flag = ("  ok" if warm < TARGET_SECONDS else "  OVER TARGET") if target else ""
+            print(f"  {label:<58} {first * 1000:>6.0f} ms {warm * 1000:>6.0f} ms{flag}")
         with session_scope(database_url) as session:
-            first, warm = _timed(lambda: report(session, Filters(since=today - timedelta(days=29), until=today)))
-            figures = report(session, Filters(since=today - timedelta(days=29), until=today))["summary"]
-        print(f"  {'triage report (JSON figures), last 30 days':<44} {first * 1000:>6.0f} ms {warm * 1000:>6.0f} ms")
+            f = Filters(since=today - timedelta(days=6), until=today)
+            first, warm = _timed(lambda: report(session, f), 4)
+            figures = report(session, f)["summary"]
+        label = "triage report (the figures alone), last 7 days"
+        print(f"  {label:<58} {first * 1000:>6.0f} ms {warm * 1000:>6.0f} ms")
         fr, res = figures["first_response_seconds"], figures["resolution_seconds"]
-        print(f"  last 30 days: {figures['mentions']:,} mentions, {figures['answered']:,} answered, first response "
-              f"median {fr['median']:.0f} s / p90 {fr['p90']:.0f} s, resolution median {res['median']:.0f} s, "
-              f"SLA attainment {figures['sla_attainment']}%")
+        print(f"  last 7 days: {figures['mentions']:,} mentions, {figures['answered']:,} answered; first response "
+              f"median {fr['median']:.0f} s, p90 {fr['p90']:.0f} s; resolution median {res['median']:.0f} s; "
+              f"first responses on time {figures['sla_attainment']}%")
 
 
 def main(count: int = 1_000_000) -> None:
@@ -167,7 +182,8 @@ def main(count: int = 1_000_000) -> None:
 
     from triage.db import get_engine, normalise_url
 
-    print(f"reports benchmark: {count:,} mentions on PostgreSQL, {os.cpu_count()} cores")
+    print(f"reports benchmark: {count:,} mentions on PostgreSQL, {os.cpu_count()} cores "
+          f"(target: the report page under {TARGET_SECONDS:.0f} s)")
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     try:
         with get_engine(normalise_url(PG_URL)).begin() as conn:

@@ -317,7 +317,7 @@ def test_supervisor_changes_the_range_drills_down_to_breached_items_and_exports(
         page.click("button[type=submit]")
         page.click("header.topbar nav a:has-text('Reports')")
         page.wait_for_url("**/reports")
-        assert page.locator("h1").inner_text().startswith("Reports")  # the last 30 days
+        assert page.locator("h1").inner_text().startswith("Reports")  # the last 7 days
 
         page.fill("input[name=since]", "2026-11-20")
         page.fill("input[name=until]", "2026-11-21")

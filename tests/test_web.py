@@ -126,3 +126,13 @@ def test_login_attempts_are_rate_limited(settings, db, make_user):
     blocked = client.post("/login", data={"username": "casey", "password": "correct horse battery",
                                           "csrf_token": token})
     assert blocked.status_code == 429 and "Too many login attempts" in blocked.get_data(as_text=True)
+
+
+def test_error_pages_say_what_happened(client, db, login):
+    login("agent")
+    missing = client.get("/mentions/424242")
+    assert missing.status_code == 404 and "Nothing here" in missing.get_data(as_text=True)
+    forbidden = client.get("/admin/users")
+    assert forbidden.status_code == 403 and "Your role cannot do this" in forbidden.get_data(as_text=True)
+    api = client.get("/api/v1/nothing-here")
+    assert api.status_code == 404 and api.get_json()["error"]

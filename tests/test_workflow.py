@@ -289,3 +289,19 @@ def test_every_event_belongs_to_a_committed_change(db, people):
         workflow.escalate(db, m.id, people["jordan"], "lead", "I want it")
     db.rollback()
     assert db.scalar(select(func.count()).select_from(Event)) == before
+
+
+def test_deactivating_someone_hands_their_claims_back(client, db, people, login):
+    from tests.conftest import _csrf
+
+    m = queued_mention(db)
+    workflow.claim(db, m.id, people["alex"])
+    db.commit()
+    login("admin", "root")
+    token = _csrf(client.get(f"/admin/users/{people['alex'].id}").get_data(as_text=True))
+    response = client.post(f"/admin/users/{people['alex'].id}/deactivate", data={"csrf_token": token},
+                           follow_redirects=True)
+    assert "1 item(s) they held went back to the queues" in response.get_data(as_text=True)
+    db.expire_all()
+    assert db.get(Mention, m.id).claimed_by_id is None
+    assert events(db, m.id, "released")[0].reason == "account deactivated"

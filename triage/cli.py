@@ -127,7 +127,7 @@ def _preload() -> None:
 
 @main.command()
 def cron() -> None:
-    """Run RQ's cron scheduler: polls due sources every few seconds, sweeps lost work every 30 s."""
+    """Run RQ's cron scheduler: polls due sources every few seconds, sweeps lost work every 30 s, retrains hourly."""
     from rq.cron import CronScheduler
 
     from triage import broker
@@ -140,6 +140,9 @@ def cron() -> None:
     scheduler.register(jobs.sweep, maintenance, interval=30, job_timeout=120, result_ttl=60)
     scheduler.register(jobs.expire_claims, maintenance, interval=60, job_timeout=60, result_ttl=60)
     scheduler.register(jobs.check_deadlines, maintenance, interval=60, job_timeout=300, result_ttl=60)
+    # Hourly, and only when people corrected tags (or labels were imported) since the active model.
+    scheduler.register(jobs.retrain, maintenance, interval=3600, job_timeout=jobs.RETRAIN_JOB_TIMEOUT,
+                       result_ttl=3600)
     scheduler.start()
 
 
@@ -222,11 +225,62 @@ def _workers_alive(settings: Settings) -> bool:
 
 
 @main.command()
-def classify() -> None:
-    """Read JSON Lines {"id", "text"} on stdin, write one JSON line of tags per input, in order."""
-    from triage.classifier import classify_jsonl
+@click.option("--zero-shot", is_flag=True, help="Use the built-in rules even when a trained model is active.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Use this model file (from <instance>/models/) instead of the active one.")
+def classify(zero_shot: bool, model_path: Path | None) -> None:
+    """Read JSON Lines {"id", "text"} on stdin, write one JSON line of tags per input, in order.
 
-    classify_jsonl(sys.stdin, sys.stdout)
+    Tags come from the newest trained model when there is one (see `triage train`), else from the rules.
+    """
+    from triage.classifier import ACTIVE, JSONL_BATCH, classify_jsonl
+
+    if zero_shot and model_path:
+        raise click.UsageError("give --zero-shot or --model, not both")
+    model = None if zero_shot else ACTIVE
+    if model_path:
+        from triage.learning import LearnedModel
+
+        try:
+            model = LearnedModel.load(model_path)
+        except Exception as exc:  # noqa: BLE001 - unpickling fails in many ways; each means "not a model file"
+            raise click.ClickException(f"{model_path}: not a triage model file ({exc})") from None
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="replace")  # a bad byte spoils one line, not the run
+    classify_jsonl(sys.stdin, sys.stdout, model=model, batch_size=1 if sys.stdin.isatty() else JSONL_BATCH)
+
+
+@main.command()
+@click.option("--input", "input_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help='Labelled JSON Lines {"text", "sentiment"?, "intent"?}; stored as imported labels first.')
+@click.option("--min-per-class", type=click.IntRange(min=2), default=None,
+              help="Labels each class needs before a task is learned (default TRIAGE_MIN_LABELS_PER_CLASS, 20).")
+def train(input_file: Path | None, min_per_class: int | None) -> None:
+    """Train the classifier on every stored label (corrections and imports) and make it the active model."""
+    from triage import learning, migrate
+    from triage.db import session_scope
+
+    settings = _settings()
+    examples = []
+    if input_file is not None:
+        try:
+            examples = learning.read_label_file(input_file)
+        except learning.LabelFileError as exc:
+            raise click.ClickException(f"{exc}; nothing was imported") from None
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        if examples:
+            learning.import_labels(session, examples)
+            session.commit()
+            click.echo(f"{input_file}: {len(examples):,} labels imported")
+        version, result = learning.train(session, settings, min_per_class=min_per_class)
+    for line in result.summary():
+        click.echo(line)
+    if version is None:
+        raise click.ClickException(f"no model trained: no task has {result.min_per_class} labels in every class "
+                                   "yet; tagging keeps using the built-in rules")
+    click.echo(f"learned model v{version.id} is active ({result.label_count:,} labelled texts)")
 
 
 @main.group()

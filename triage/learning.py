@@ -1,10 +1,11 @@
 """Learning from the team: train sentiment and intent models from labels, keep them, and tag with the newest.
 
-Labels are people's corrections (stored by `workflow.relabel`) and imported labelled files. A model is a
-TF-IDF of the words plus the rules' own evidence (polarity, failures named, gratitude, questions, the rules'
-tags...), fed to one logistic regression per task. The rules' evidence carries it on posts unlike anything
-it learned from; the words let it pick up how this brand's customers write. A task with fewer than
-`min_per_class` labels in any class is not learned: the rules keep tagging it.
+Labels are people's corrections (stored by `workflow.relabel`) and imported labelled files. Per task, two
+word models (a linear SVM on TF-IDF of words and word pairs, naive Bayes on their presence) give their
+verdicts, and a logistic regression combines those with the rules' own evidence: polarity, failures named,
+gratitude, questions, the rules' tags (and, for intent, the learned sentiment). The rules' evidence carries the
+model on posts unlike anything it learned from; the words let it pick up how this brand's customers write.
+A task with fewer than `min_per_class` labels in any class is not learned: the rules keep tagging it.
 
 Models live in `<instance>/models/`; `active.json` there names the active one, so tagging finds a new model
 with one `stat` per batch and never asks the database.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import re
 import threading
@@ -37,19 +37,20 @@ from triage.models import Label, ModelVersion
 log = logging.getLogger(__name__)
 
 TASKS: dict[str, tuple[str, ...]] = {"sentiment": SENTIMENTS, "intent": INTENTS}
-FORMAT = 1  # bump when the features change: older model files are then refused, and retraining replaces them
+FORMAT = 2  # bump when the features change: older model files are then refused, and retraining replaces them
 POINTER = "active.json"
 CV_FOLDS = 5
 SVM_C = 0.3
 NB_ALPHA = 0.5
 NB_CLIP = 10.0
-COMBINER_C = 1.0
-USE_WORDS_FOR_INTENT = True
+COMBINER_C = 0.3
+PRIOR_CAP = 0.9  # the rules are never taken as certain
 
 _SQUEEZE_RE = re.compile(r"(\w)\1{2,}")
 _NUMBER_RE = re.compile(r"\d+")
 # Words (with inner apostrophes), and "?" / "!" and emoji as tokens of their own.
 TOKEN_PATTERN = r"[^\W\d_][\w']*|[?!]|[^\w\s.,;:'\"()\[\]{}<>/\\|&*+=~`^%$#@-]"
+_TOKEN_RE = re.compile(TOKEN_PATTERN)
 
 
 class LabelFileError(ValueError):
@@ -175,25 +176,43 @@ def _rules_matrix(evidence: Sequence[Evidence]):
     return np.asarray([_rule_row(ev) for ev in evidence], dtype=float).reshape(len(evidence), len(RULE_FEATURES))
 
 
-def _rules_intent_given(ev: Evidence, sentiment: str) -> str:
-    """The intent rules, told the learned sentiment instead of the rules' own."""
+def _rules_intent_given(ev: Evidence, sentiment: str) -> tuple[str, float]:
+    """The intent rules (intent, confidence), told the learned sentiment instead of the rules' own."""
     if ev.sentiment is None:
-        return ev.tags.intent
-    return classify_intent(ev.text, replace(ev.sentiment, label=sentiment), ev.question)[0]
+        return ev.tags.intent, ev.tags.intent_confidence
+    intent, confidence, _ = classify_intent(ev.text, replace(ev.sentiment, label=sentiment), ev.question)
+    return intent, confidence
 
 
 def _sentiment_columns(evidence: Sequence[Evidence], proba):
     """Intent's extra columns: the sentiment model's probabilities (in SENTIMENTS order), the same when the text
-    asks something (a negative question may be a complaint or a question: the labels say which), and the intent
-    rules given the sentiment model's verdict."""
+    asks something (a negative question may be a complaint or a question: the labels say which)."""
     import numpy as np
 
-    rows = []
-    for ev, p in zip(evidence, proba, strict=True):
-        rules = _rules_intent_given(ev, SENTIMENTS[int(np.argmax(p))])
-        asks = float(ev.question is not None)
-        rows.append([*p, *(asks * x for x in p), *(float(rules == c) for c in INTENTS)])
-    return np.asarray(rows, dtype=float).reshape(len(rows), 2 * len(SENTIMENTS) + len(INTENTS))
+    asks = np.asarray([float(ev.question is not None) for ev in evidence]).reshape(-1, 1)
+    return np.hstack([proba, proba * asks])
+
+
+def _prior(evidence: Sequence[Evidence], task: str, sentiment_proba=None):
+    """The rules' verdict as log-probabilities (columns in TASKS[task] order): where the combiner starts from.
+
+    For intent, the rules are told the learned sentiment when there is one.
+    """
+    import numpy as np
+
+    classes = TASKS[task]
+    rows = np.empty((len(evidence), len(classes)))
+    for i, ev in enumerate(evidence):
+        if task == "sentiment":
+            label, confidence = ev.tags.sentiment, ev.tags.sentiment_confidence
+        elif sentiment_proba is not None:
+            label, confidence = _rules_intent_given(ev, SENTIMENTS[int(np.argmax(sentiment_proba[i]))])
+        else:
+            label, confidence = ev.tags.intent, ev.tags.intent_confidence
+        confidence = min(max(confidence, 1 / len(classes)), PRIOR_CAP)
+        rows[i] = (1 - confidence) / (len(classes) - 1)
+        rows[i, classes.index(label)] = confidence
+    return np.log(rows)
 
 
 def _new_vectorizer(n_texts: int):
@@ -204,64 +223,127 @@ def _new_vectorizer(n_texts: int):
                            lowercase=False)
 
 
-class _WordModels:
-    """Two views of the words: a linear SVM on TF-IDF, and naive Bayes on presence, which is surer on few labels."""
+@dataclass
+class _Texts:
+    """Texts as the word models read them: counts of words and word pairs, and how many the texts hold in all."""
 
-    def __init__(self, counts, y):
+    counts: Any  # sparse, texts x vocabulary
+    totals: Any  # words and word pairs per text, known to the vocabulary or not
+
+    @classmethod
+    def of(cls, vectorizer, words: Sequence[str]) -> _Texts:
+        import numpy as np
+
+        n = np.asarray([len(_TOKEN_RE.findall(w)) for w in words], dtype=float)
+        return cls(vectorizer.transform(words), np.maximum(2 * n - 1, 0))
+
+    def __getitem__(self, rows) -> _Texts:
+        return _Texts(self.counts[rows], self.totals[rows])
+
+
+class _WordModels:
+    """Two views of the words: a linear SVM on TF-IDF, and naive Bayes on presence, which is surer on few labels.
+
+    Their verdicts are scaled by how much of a text they know: on a post made of words they never saw, they
+    fall silent and the rules decide.
+    """
+
+    def __init__(self, texts: _Texts, y):
         import numpy as np
         from sklearn.feature_extraction.text import TfidfTransformer
         from sklearn.naive_bayes import MultinomialNB
         from sklearn.svm import LinearSVC
 
+        counts = texts.counts
         self.tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
         self.svm = LinearSVC(C=SVM_C, class_weight="balanced").fit(self.tfidf.transform(counts), y)
         self.nb = MultinomialNB(alpha=NB_ALPHA).fit((counts > 0).astype(np.float64), y)
+        self.known = (self.nb.feature_count_.sum(axis=0) > 0).astype(np.float64)
 
-    def columns(self, counts):
+    def columns(self, texts: _Texts):
         import numpy as np
 
+        counts = texts.counts
+        coverage = np.minimum(1.0, (counts @ self.known) / np.maximum(texts.totals, 1.0)).reshape(-1, 1)
         log_p = self.nb.predict_log_proba((counts > 0).astype(np.float64))
         # Relative, clipped log-probabilities: naive Bayes is overconfident, its ranking is what helps.
         nb = np.maximum(log_p - log_p.max(axis=1, keepdims=True), -NB_CLIP) / NB_CLIP
-        return np.hstack([self.svm.decision_function(self.tfidf.transform(counts)), nb])
+        verdicts = np.hstack([self.svm.decision_function(self.tfidf.transform(counts)), nb])
+        return np.hstack([verdicts * coverage, coverage])
 
 
-def _inner_columns(counts, y, folds: int):
+def _inner_columns(texts: _Texts, y, folds: int):
     """Word-model columns for the training texts themselves, each from models that did not see it (stacking)."""
     import numpy as np
     from sklearn.model_selection import StratifiedKFold
 
-    n_classes = len(set(y))
-    out = np.zeros((counts.shape[0], 2 * n_classes))
+    out = None
     for fit_idx, pred_idx in StratifiedKFold(folds, shuffle=True, random_state=1).split(np.zeros(len(y)), y):
-        out[pred_idx] = _WordModels(counts[fit_idx], y[fit_idx]).columns(counts[pred_idx])
+        columns = _WordModels(texts[fit_idx], y[fit_idx]).columns(texts[pred_idx])
+        if out is None:
+            out = np.zeros((len(y), columns.shape[1]))
+        out[pred_idx] = columns
     return out
 
 
-def _new_combiner():
-    from sklearn.linear_model import LogisticRegression
+class _Combiner:
+    """Multinomial logistic regression that starts from the rules' verdict (a fixed offset) and learns only how
+    far to move from it. Intercept and weights are both shrunk towards zero, so with little evidence, or on a
+    post unlike the labels, the rules' verdict stands."""
 
-    # Balanced weights: a class people label rarely (advocacy, say) counts as much in the macro score.
-    return LogisticRegression(C=COMBINER_C, class_weight="balanced", max_iter=2000)
+    def __init__(self, c: float):
+        self.c = c
+        self.weights = self.bias = None
+
+    def _logits(self, x, prior):
+        return x @ self.weights + self.bias + prior
+
+    def fit(self, x, prior, y) -> _Combiner:
+        import numpy as np
+        from scipy.optimize import minimize
+
+        n, d = x.shape
+        k = prior.shape[1]
+        onehot = np.zeros((n, k))
+        onehot[np.arange(n), y] = 1.0
+
+        def loss(theta):
+            w, b = theta[: d * k].reshape(d, k), theta[d * k:]
+            z = x @ w + b + prior
+            z -= z.max(axis=1, keepdims=True)
+            log_norm = np.log(np.exp(z).sum(axis=1, keepdims=True))
+            p = np.exp(z - log_norm)
+            value = -(onehot * (z - log_norm)).sum() + (theta @ theta) / (2 * self.c)
+            g = p - onehot
+            grad = np.concatenate([(x.T @ g).ravel(), g.sum(axis=0)]) + theta / self.c
+            return value, grad
+
+        found = minimize(loss, np.zeros(d * k + k), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+        self.weights, self.bias = found.x[: d * k].reshape(d, k), found.x[d * k:]
+        return self
+
+    def predict_proba(self, x, prior):
+        import numpy as np
+
+        z = self._logits(x, prior)
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
 
 
-def _fit_stack(counts, rules, y, folds: int, *, use_words: bool = True) -> dict:
+def _fit_stack(texts: _Texts, features, prior, y, folds: int) -> dict:
+    """Word models on the texts, and a combiner of their out-of-fold verdicts with the rules' evidence."""
     import numpy as np
 
-    if not use_words:
-        return {"words": None, "combiner": _new_combiner().fit(rules, y)}
-    combiner = _new_combiner().fit(np.hstack([_inner_columns(counts, y, folds), rules]), y)
-    return {"words": _WordModels(counts, y), "combiner": combiner}
+    x = np.hstack([_inner_columns(texts, y, folds), features])
+    return {"words": _WordModels(texts, y), "combiner": _Combiner(COMBINER_C).fit(x, prior, y)}
 
 
-def _stack_proba(part: dict, counts, rules, classes: tuple[str, ...]):
-    """Probabilities with columns in the order of `classes` (every class is learned: each had enough labels)."""
+def _stack_proba(part: dict, texts: _Texts, features, prior):
+    """Probabilities, columns in the order of the task's classes."""
     import numpy as np
 
-    columns = rules if part["words"] is None else np.hstack([part["words"].columns(counts), rules])
-    proba = part["combiner"].predict_proba(columns)
-    order = [list(part["combiner"].classes_).index(c) for c in classes]
-    return proba[:, order]
+    return part["combiner"].predict_proba(np.hstack([part["words"].columns(texts), features]), prior)
 
 
 # --- the model -------------------------------------------------------------------------------------------------
@@ -288,16 +370,18 @@ class LearnedModel:
         """Per learned task, probabilities with columns in the order of TASKS[task], one row per text."""
         import numpy as np
 
-        counts = self.vectorizer.transform([_words_of(ev) for ev in evidence])
+        texts = _Texts.of(self.vectorizer, [_words_of(ev) for ev in evidence])
         rules = _rules_matrix(evidence)
         out: dict[str, Any] = {}
         if "sentiment" in self.tasks:
-            out["sentiment"] = _stack_proba(self.tasks["sentiment"], counts, rules, SENTIMENTS)
+            out["sentiment"] = _stack_proba(self.tasks["sentiment"], texts, rules, _prior(evidence, "sentiment"))
         if "intent" in self.tasks:
-            intent_rules = rules
+            features, sentiment = rules, None
             if self.tasks["intent"]["uses_sentiment"]:
-                intent_rules = np.hstack([rules, _sentiment_columns(evidence, out["sentiment"])])
-            out["intent"] = _stack_proba(self.tasks["intent"], counts, intent_rules, INTENTS)
+                sentiment = out["sentiment"]
+                features = np.hstack([rules, _sentiment_columns(evidence, sentiment)])
+            out["intent"] = _stack_proba(self.tasks["intent"], texts, features,
+                                         _prior(evidence, "intent", sentiment))
         return out
 
     def tag(self, evidence: Sequence[Evidence]) -> list[Tags]:
@@ -325,7 +409,7 @@ class LearnedModel:
                 best = int(np.argmax(p))
                 intent, i_conf = INTENTS[best], float(p[best])
             elif sentiment != t.sentiment:
-                intent = _rules_intent_given(ev, sentiment)  # the rules, told the better sentiment
+                intent, i_conf = _rules_intent_given(ev, sentiment)  # the rules, told the better sentiment
             if t.language is None:  # emoji, links or handles only: any tag stays a guess
                 s_conf, i_conf = min(s_conf, 0.4), min(i_conf, 0.3)
             result[i] = replace(
@@ -363,26 +447,25 @@ def _counts(examples: Sequence[Example]) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _folds(labels: Sequence[str]) -> int:
-    return max(2, min(CV_FOLDS, min(Counter(labels).values())))
+def _folds(y) -> int:
+    return max(2, min(CV_FOLDS, min(Counter(list(y)).values())))
 
 
-def _cross_validate(texts: list[str], rules, y, classes: tuple[str, ...], *, use_words: bool = True
-                    ) -> tuple[dict[str, Any], Any]:
-    """Score the whole recipe (vocabulary, word models, combiner) on labels it did not learn from."""
+def _cross_validate(words: list[str], features, prior, y, classes: tuple[str, ...]) -> tuple[dict[str, Any], Any]:
+    """Score the whole recipe (vocabulary, word models, combiner) on labels it did not learn from; return the
+    scores and the out-of-fold probabilities."""
     import numpy as np
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold
 
-    folds = _folds(list(y))
+    folds = _folds(y)
     oof = np.zeros((len(y), len(classes)))
     for fit_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=0).split(np.zeros(len(y)), y):
-        vectorizer = _new_vectorizer(len(fit_idx)).fit([texts[i] for i in fit_idx])
-        counts = vectorizer.transform(texts)
-        part = _fit_stack(counts[fit_idx], rules[fit_idx], y[fit_idx], folds, use_words=use_words)
-        oof[test_idx] = _stack_proba(part, counts[test_idx], rules[test_idx], classes)
-    predicted = np.asarray(classes)[oof.argmax(axis=1)]
-    per_class = f1_score(y, predicted, labels=list(classes), average=None, zero_division=0)
+        texts = _Texts.of(_new_vectorizer(len(fit_idx)).fit([words[i] for i in fit_idx]), words)
+        part = _fit_stack(texts[fit_idx], features[fit_idx], prior[fit_idx], y[fit_idx], folds)
+        oof[test_idx] = _stack_proba(part, texts[test_idx], features[test_idx], prior[test_idx])
+    predicted = oof.argmax(axis=1)
+    per_class = f1_score(y, predicted, labels=list(range(len(classes))), average=None, zero_division=0)
     scores = {"learned": True, "macro_f1": round(float(np.mean(per_class)), 4),
               "per_class": {c: round(float(f), 4) for c, f in zip(classes, per_class, strict=True)},
               "accuracy": round(float(np.mean(predicted == y)), 4), "folds": folds}
@@ -390,11 +473,12 @@ def _cross_validate(texts: list[str], rules, y, classes: tuple[str, ...], *, use
 
 
 def fit(examples: Sequence[Example], *, min_per_class: int = 20) -> TrainResult:
-    """Train every task that has at least `min_per_class` labels in each of its classes."""
+    """Train every task that has at least `min_per_class` (2 or more) labels in each of its classes."""
     import numpy as np
 
     from triage.classifier import analyse
 
+    min_per_class = max(2, min_per_class)  # cross-validation needs two of each
     examples = list(examples)
     counts = _counts(examples)
     scores: dict[str, dict[str, Any]] = {}
@@ -409,30 +493,28 @@ def fit(examples: Sequence[Example], *, min_per_class: int = 20) -> TrainResult:
     if not learnable:
         return TrainResult(None, len(examples), counts, scores, min_per_class)
 
-    texts = list(dict.fromkeys(e.text for rows in learnable.values() for e in rows))
-    evidence = {text: analyse(text) for text in texts}
+    evidence = {text: analyse(text) for text in dict.fromkeys(e.text for rows in learnable.values() for e in rows)}
     words = {text: _words_of(ev) for text, ev in evidence.items()}
-    vectorizer = _new_vectorizer(len(texts)).fit(list(words.values()))
+    vectorizer = _new_vectorizer(len(words)).fit(list(words.values()))
     tasks: dict[str, dict] = {}
     sentiment_oof: dict[str, Any] = {}
     for task, rows in learnable.items():
         task_texts = [e.text for e in rows]
         task_evidence = [evidence[t] for t in task_texts]
-        y = np.asarray([getattr(e, task) for e in rows])
-        rules = _rules_matrix(task_evidence)
-        uses_sentiment = task == "intent" and "sentiment" in tasks
-        if uses_sentiment:
+        task_words = [words[t] for t in task_texts]
+        y = np.asarray([TASKS[task].index(getattr(e, task)) for e in rows])
+        features, sentiment = _rules_matrix(task_evidence), None
+        if task == "intent" and "sentiment" in tasks:
             # Out-of-fold sentiment where the sentiment model learned from the text: intent must learn how far
             # to trust the sentiment model on texts it has not seen.
-            full = _stack_proba(tasks["sentiment"], vectorizer.transform([words[t] for t in task_texts]),
-                                _rules_matrix(task_evidence), SENTIMENTS)
-            proba = np.asarray([sentiment_oof.get(t, full[i]) for i, t in enumerate(task_texts)])
-            rules = np.hstack([rules, _sentiment_columns(task_evidence, proba)])
-        use_words = task != "intent" or USE_WORDS_FOR_INTENT
-        scores[task], oof = _cross_validate([words[t] for t in task_texts], rules, y, TASKS[task], use_words=use_words)
-        part = _fit_stack(vectorizer.transform([words[t] for t in task_texts]), rules, y, _folds(list(y)),
-                          use_words=use_words)
-        part["uses_sentiment"] = uses_sentiment
+            full = _stack_proba(tasks["sentiment"], _Texts.of(vectorizer, task_words), features,
+                                _prior(task_evidence, "sentiment"))
+            sentiment = np.asarray([sentiment_oof.get(t, full[i]) for i, t in enumerate(task_texts)])
+            features = np.hstack([features, _sentiment_columns(task_evidence, sentiment)])
+        prior = _prior(task_evidence, task, sentiment)
+        scores[task], oof = _cross_validate(task_words, features, prior, y, TASKS[task])
+        part = _fit_stack(_Texts.of(vectorizer, task_words), features, prior, y, _folds(y))
+        part["uses_sentiment"] = sentiment is not None
         tasks[task] = part
         if task == "sentiment":
             sentiment_oof = {t: oof[i] for i, t in enumerate(task_texts)}
@@ -562,9 +644,28 @@ def active_model(instance: Path | None = None) -> LearnedModel | None:
         return _loaded.model
 
 
-def rate_hint(scores: dict[str, Any]) -> str:
-    """A short reading of a cross-validated macro-F1 for people (the model page)."""
-    f1 = scores.get("macro_f1")
-    if f1 is None or (isinstance(f1, float) and math.isnan(f1)):
-        return ""
-    return "good" if f1 >= 0.8 else "fair" if f1 >= 0.65 else "weak: more labels help"
+
+# --- what leads see --------------------------------------------------------------------------------------------
+
+@dataclass
+class Overview:
+    """The model page: the active model, the versions before it, and the labels gathered since."""
+
+    active: ModelVersion | None
+    versions: list[ModelVersion]
+    waiting: int
+    label_counts: dict[str, dict[str, int]]
+    min_per_class: int
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """Per task, for the active model: who decides (learned or rules), its figures and its labels."""
+        scores = (self.active.scores if self.active else {}) or {}
+        counts = (self.active.counts if self.active else {}) or {}
+        return [{"name": task, "classes": classes, "score": scores.get(task) or {}, "counts": counts.get(task) or {},
+                 "now": self.label_counts[task]} for task, classes in TASKS.items()]
+
+
+def overview(session: Session, settings: Settings, *, history: int = 10) -> Overview:
+    versions = list(session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc()).limit(history)))
+    return Overview(active=active_version(session), versions=versions, waiting=labels_waiting(session),
+                    label_counts=_counts(stored_examples(session)), min_per_class=settings.min_labels_per_class)

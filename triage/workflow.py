@@ -450,6 +450,19 @@ def expire_idle_claims(session: Session, *, idle_minutes: int = DEFAULT_IDLE_MIN
     return [r[0] for r in rows]
 
 
+def release_all(session: Session, person: User, admin: User, *, now: datetime | None = None) -> list[int]:
+    """Hand back every claim a departing person holds (their items return to the queues), with events."""
+    now = now or utcnow()
+    write_lock(session)
+    rows = session.execute(
+        update(Mention).where(Mention.claimed_by_id == person.id)
+        .values(claimed_by_id=None, claimed_at=None, claim_touched_at=None).returning(Mention.id)
+    ).scalars().all()
+    for mention_id in rows:
+        _event(session, mention_id, admin, "released", person.username, None, reason="account deactivated", now=now)
+    return list(rows)
+
+
 def holds(session: Session, user: User) -> int:
     return session.scalar(select(func.count()).select_from(Mention).where(Mention.claimed_by_id == user.id)) or 0
 

@@ -174,3 +174,39 @@ def check_deadlines() -> dict:
     settings = load_settings()
     with session_scope(settings.database_url) as session:
         return sla.check_deadlines(session).as_dict()
+
+
+RETRAIN_JOB_ID = "retrain-now"
+RETRAIN_JOB_TIMEOUT = 1800
+
+
+def retrain(force: bool = False) -> dict:
+    """Train a model on every stored label and make it active; unless `force`, only when labels came in since the
+    active model was trained (the hourly run)."""
+    from triage import learning
+
+    settings = load_settings()
+    with session_scope(settings.database_url) as session:
+        if not force and not learning.labels_waiting(session):
+            return {"trained": False, "reason": "no new labels since the active model"}
+        version, result = learning.train(session, settings)
+    if version is None:
+        return {"trained": False, "reason": "; ".join(result.summary()), "labels": result.label_count}
+    return {"trained": True, "version": version.id, "labels": result.label_count, "scores": result.scores}
+
+
+def retrain_job(settings) -> Job | None:
+    """The on-demand retrain job, while RQ still knows it."""
+    try:
+        return Job.fetch(f"{settings.queue_prefix}-{RETRAIN_JOB_ID}", connection=broker.connection(settings))
+    except NoSuchJobError:
+        return None
+
+
+def enqueue_retrain(settings) -> Job:
+    """Retrain now (the model page's button); a job already waiting or running is returned instead of a second."""
+    job = retrain_job(settings)
+    if job is not None and job.get_status() in WAITING | {JobStatus.STARTED}:
+        return job
+    return broker.enqueue(settings, "maintenance", retrain, True, job_id=RETRAIN_JOB_ID, retry=None,
+                          job_timeout=RETRAIN_JOB_TIMEOUT, result_ttl=86400, failure_ttl=86400)

@@ -68,7 +68,7 @@ class Mention(Base):
         Index("ix_mentions_escalated", "escalated_at", "status"),
         Index("ix_mentions_untagged", "tagged_at", "ingested_at"),
         Index("ix_mentions_author", "author_id", "posted_at"),
-        Index("ix_mentions_posted_at", "posted_at"),  # report date ranges
+        Index("ix_mentions_posted_at", "posted_at", "id"),  # report date ranges
         Index("ix_mentions_resolved_at", "resolved_at"),  # report backlog over time
     )
 

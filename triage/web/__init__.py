@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, g
+from flask import Flask, g, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
 
 from triage.config import Settings, instance_secret, load_settings
 from triage.db import session_factory
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from triage.web import admin, api, auth, pages, reports, work
+    from triage.web import admin, api, auth, learning, pages, reports, work
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
@@ -54,7 +55,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(work.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(learning.bp)
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, not cookies
+
+    @app.errorhandler(HTTPException)
+    def _error_page(exc: HTTPException):
+        """People get a page that says what happened; API clients get JSON."""
+        if request.path.startswith(("/api/", "/healthz")):
+            return {"error": exc.description or exc.name}, exc.code
+        if exc.code == 429:  # the login page renders its own message
+            return exc
+        headlines = {400: "That request could not be used", 403: "Your role cannot do this",
+                     404: "Nothing here", 405: "Not like that"}
+        return render_template("error.html", code=exc.code, name=exc.name, description=exc.description,
+                               headline=headlines.get(exc.code, exc.name)), exc.code
 
     @app.teardown_appcontext
     def _close_session(_exc) -> None:

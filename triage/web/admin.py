@@ -24,6 +24,7 @@ from triage.models.mentions import CLOSED
 from triage.models.people import ROLES
 from triage.posts import clean_text
 from triage.routing import FALLBACK_QUEUE, Rule
+from triage import workflow
 from triage.web import db
 from triage.workflow import DEFAULT_REPLY_LIMIT, fill_placeholders, reply_limit, write_lock
 
@@ -235,11 +236,13 @@ def user_deactivate(user_id: int):
         if user.role == "admin" and not _other_active_admins(session, user.id):
             raise InputError(f"{user.username} is the last active admin.")
         user.active = False
+        released = workflow.release_all(session, user, current_user)
         session.commit()
     except InputError as exc:
         return _refused(str(exc), _user_page, user_id)
     flash(f"{user.username} is deactivated: they can no longer log in or use their API tokens. "
-          "Their history stays.", "info")
+          "Their history stays." + (f" {len(released)} item(s) they held went back to the queues." if released else ""),
+          "info")
     return redirect(url_for(".user_detail", user_id=user_id))
 
 

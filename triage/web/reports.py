@@ -4,7 +4,8 @@ Thin views: they parse the request, call triage.reports / triage.sla, and render
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -51,18 +52,33 @@ def _choices() -> dict:
     }
 
 
-def _link(f: reports.Filters, **drill) -> str:
-    return url_for("reports.report_items", **f.report_args(**drill))
+class _Links:
+    """Drill-down URLs for one report: its range and filters, plus what narrows to one figure.
+
+    A long range links thousands of figures; joining a prepared query string keeps that cheap.
+    """
+
+    def __init__(self, f: reports.Filters):
+        self.f = f
+        self.base = f.report_args()
+        self.prefix = url_for("reports.report_items") + "?" + urlencode(self.base)
+
+    def __call__(self, **drill) -> str:
+        drill = {k: ("yes" if v else "no") if isinstance(v, bool) else str(v) for k, v in drill.items()
+                 if v is not None}
+        if self.base.keys() & drill.keys():  # a figure's own value replaces the report's filter
+            return url_for("reports.report_items", **{**self.base, **drill})
+        return self.prefix + ("&" + urlencode(drill) if drill else "")
 
 
-def _charts(f: reports.Filters, data: dict) -> dict:
+def _charts(f: reports.Filters, data: dict, link: _Links) -> dict:
     """The page's SVG charts; every point and bar links to the items behind it."""
     days = f.days()
     labels = [d.strftime("%d %b") for d in days]
     by_day = {r["key"]: r for r in data["by"]["day"]}
     medians = [(by_day.get(d) or {}).get("first_response_seconds", {}).get("median") for d in days]
     p90s = [(by_day.get(d) or {}).get("first_response_seconds", {}).get("p90") for d in days]
-    answered_links = [_link(f, day=d.isoformat(), answered="yes") for d in days]
+    answered_links = [link(day=d.isoformat(), answered="yes") for d in days]
     out = {"response": charts.line_chart(
         "First response time by day (median and 90th percentile)", labels,
         [charts.Series("median", medians, answered_links), charts.Series("p90", p90s, answered_links)],
@@ -70,16 +86,16 @@ def _charts(f: reports.Filters, data: dict) -> dict:
     for name in ("intent", "sentiment"):
         volume = data["volume"][name]
         series = [charts.Series(s, [day["counts"][s] for day in volume["days"]],
-                                [_link(f, day=day["day"].isoformat(), **{name: s}) for day in volume["days"]])
+                                [link(day=day["day"].isoformat(), **{name: s}) for day in volume["days"]])
                   for s in volume["series"]]
         out[f"volume_{name}"] = charts.stacked_bars(f"Mentions per day by {name}", labels, series)
     out["backlog"] = charts.line_chart(
         "Open items at the end of each day", labels,
         [charts.Series("open", [r["open"] for r in data["backlog"]],
-                       [_link(f, open_on=r["day"].isoformat()) for r in data["backlog"]])])
+                       [link(open_on=r["day"].isoformat()) for r in data["backlog"]])])
     out["agents"] = charts.bar_list(
         "First response median by agent",
-        [(r["label"], r["first_response_seconds"]["median"], _link(f, agent=r["value"], answered="yes"))
+        [(r["label"], r["first_response_seconds"]["median"], link(agent=r["value"], answered="yes"))
          for r in data["by"]["agent"]], value_format=charts.duration)
     return out
 
@@ -96,11 +112,15 @@ def report():
         return redirect(url_for("reports.report"))
     finally:
         db().rollback()  # read-only; ends the transaction that carried the report's settings
+    today = utcnow().date()
     networks = sorted({r["value"] for r in data["by"]["network"] if r["value"] != reports.NONE}
                       | ({f.network} if f.network else set()))
-    return render_template("reports.html", f=f, data=data, charts=_charts(f, data), choices=_choices(),
+    link = _Links(f)
+    return render_template("reports.html", f=f, data=data, charts=_charts(f, data, link), choices=_choices(),
                            networks=networks, dimensions=reports.DIMENSIONS, names=reports.DIMENSION_NAMES,
-                           link=lambda **drill: _link(f, **drill), duration=charts.duration, today=utcnow().date())
+                           link=link, duration=charts.duration, today=today,
+                           quick=[(days, f.report_args(since=today - timedelta(days=days - 1), until=today))
+                                  for days in reports.QUICK_RANGES])
 
 
 @bp.get("/reports/items")

@@ -16,7 +16,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_mentions_posted_at", "mentions", ["posted_at"])
+    # With the id, the range's lowest id (which bounds the replies a report reads) comes from the index alone.
+    op.create_index("ix_mentions_posted_at", "mentions", ["posted_at", "id"])
     op.create_index("ix_mentions_resolved_at", "mentions", ["resolved_at"])
 
 

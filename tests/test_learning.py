@@ -1,0 +1,347 @@
+"""Learning from the team: training on labels, falling back to the rules, the model store, `triage train`,
+`triage classify --zero-shot/--model`, the retrain job, the model page, and corrections in the web app changing
+how new posts are tagged."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from tests.conftest import _csrf, record
+from triage import ingest, learning
+from triage.classifier import classify, classify_many
+from triage.cli import main
+from triage.models import Label, Mention, ModelVersion
+from workers import jobs
+
+# An invented product whose failure ("blinking amber") no rule knows: only the team's labels can teach it.
+PRODUCTS = ("zorbix hub", "zorbix mini", "zorbix pod", "zorbix dock", "zorbix base")
+JARGON = ("my {p} is blinking amber", "{p} blinking amber since the update", "blinking amber on the {p} again")
+PLAIN = ("the {p} ships in a grey box", "{p} firmware 2.1 is out today", "picked up a {p} at the mall")
+PRAISE = ("the {p} is wonderful", "love my new {p}", "{p} works great, thank you")
+ASKING = ("does the {p} work offline?", "where can I buy a {p}?", "how do I pair the {p}?")
+NEW_POST = "my zorbix speaker is blinking amber"
+
+
+def team_labels(per_template: int = len(PRODUCTS)) -> list[learning.Example]:
+    out = []
+    for p in PRODUCTS[:per_template]:
+        out += [learning.Example(t.format(p=p), "negative", "complaint") for t in JARGON]
+        out += [learning.Example(t.format(p=p), "neutral", "other") for t in PLAIN]
+        out += [learning.Example(t.format(p=p), "positive", "advocacy") for t in PRAISE]
+        out += [learning.Example(t.format(p=p), "neutral", "question") for t in ASKING]
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_model(settings):
+    """Every test starts and ends with the rules: the model store lives in the session's instance folder."""
+    learning.deactivate(settings.instance_path)
+    yield
+    learning.deactivate(settings.instance_path)
+    shutil.rmtree(learning.models_dir(settings.instance_path), ignore_errors=True)
+
+
+def write_jsonl(path, records) -> str:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records), encoding="utf-8")
+    return str(path)
+
+
+def ingest_texts(db, make_source, texts: list[str]) -> list[Mention]:
+    records = [record(text=t) for t in texts]
+    receipt = ingest.receive(db, make_source(), records)
+    for delivery_id in receipt.delivery_ids:
+        ingest.process_delivery(db, delivery_id)
+    db.commit()
+    by_id = {m.external_id: m for m in db.scalars(select(Mention).where(
+        Mention.external_id.in_([r["id"] for r in records])))}
+    return [by_id[r["id"]] for r in records]
+
+
+# --- training --------------------------------------------------------------------------------------------------
+
+def test_labels_teach_the_model_a_failure_the_rules_do_not_know():
+    assert classify(NEW_POST, model=None).sentiment == "neutral"  # the rules have never heard of "blinking amber"
+    result = learning.fit(team_labels(), min_per_class=5)
+    tags = classify(NEW_POST, model=result.model)
+    assert (tags.sentiment, tags.intent) == ("negative", "complaint")
+    assert tags.cues[0].startswith("learned model") and tags.polarity < 0
+    # Posts unlike the labels keep what the rules know.
+    assert classify("my flight was cancelled and nobody helps", model=result.model).sentiment == "negative"
+    assert classify("how do I reset my password?", model=result.model).intent == "question"
+
+
+def test_not_english_keeps_the_rules_tags_under_a_learned_model():
+    model = learning.fit(team_labels(), min_per_class=5).model
+    tags = classify("Hola, mi pedido no ha llegado todavía y nadie me responde", model=model)
+    assert (tags.sentiment, tags.intent, tags.language) == ("neutral", "other", "es")
+    assert not any(c.startswith("learned model") for c in tags.cues)
+
+
+def test_a_task_below_the_minimum_falls_back_to_the_rules():
+    labels = [learning.Example(e.text, e.sentiment) for e in team_labels()]  # no intent labels at all
+    result = learning.fit(labels, min_per_class=5)
+    assert result.model.learned("sentiment") and not result.model.learned("intent")
+    assert result.scores["intent"]["learned"] is False
+    assert "needs 5 labels per class" in result.scores["intent"]["reason"]
+    tags = classify(NEW_POST, model=result.model)
+    # Intent comes from the rules, told the learned sentiment: negative reads as a complaint.
+    assert (tags.sentiment, tags.intent) == ("negative", "complaint")
+    assert "learned model (sentiment)" in tags.cues
+
+
+def test_no_model_below_the_minimum_in_every_task():
+    result = learning.fit(team_labels(per_template=1), min_per_class=5)  # 3 labels per class
+    assert result.model is None
+    assert result.counts["sentiment"] == {"negative": 3, "neutral": 6, "positive": 3}
+    assert all(not result.scores[task]["learned"] for task in ("sentiment", "intent"))
+
+
+def test_training_stores_cross_validated_scores_and_activates_the_newest_version(db, settings):
+    learning.import_labels(db, team_labels())
+    db.commit()
+    version, result = learning.train(db, settings, min_per_class=5)
+    stored = db.get(ModelVersion, version.id)
+    assert stored.active and stored.label_count == len(team_labels())
+    assert stored.counts["sentiment"] == {"negative": 15, "neutral": 30, "positive": 15}
+    assert stored.counts["intent"] == {"complaint": 15, "question": 15, "advocacy": 15, "other": 15}
+    for task in ("sentiment", "intent"):
+        score = stored.scores[task]
+        assert score["learned"] and 0.0 <= score["macro_f1"] <= 1.0 and score["folds"] == 5
+        assert set(score["per_class"]) == set(learning.TASKS[task])
+    assert stored.scores["sentiment"]["macro_f1"] > 0.8  # the labels are consistent: CV finds that out
+    assert (learning.models_dir(settings.instance_path) / f"model-{version.id}.joblib").exists()
+    assert classify(NEW_POST).cues[0] == f"learned model v{version.id} (sentiment, intent)"
+
+    newer, _ = learning.train(db, settings, min_per_class=5)
+    assert newer.id > version.id
+    assert [v.id for v in db.scalars(select(ModelVersion).where(ModelVersion.active.is_(True)))] == [newer.id]
+    assert classify(NEW_POST).cues[0].startswith(f"learned model v{newer.id} ")  # reloaded without a restart
+
+
+def test_too_few_labels_train_no_version(db, settings):
+    learning.import_labels(db, team_labels(per_template=1))
+    db.commit()
+    version, result = learning.train(db, settings, min_per_class=5)
+    assert version is None and result.model is None
+    assert db.scalar(select(func.count(ModelVersion.id))) == 0
+    assert learning.active_model() is None
+
+
+def test_latest_correction_per_mention_wins(db, make_source, make_user):
+    from triage import workflow
+
+    [mention] = ingest_texts(db, make_source, ["the zorbix hub arrived"])
+    agent = make_user("corrector")
+    workflow.relabel(db, mention.id, agent, sentiment="negative")
+    workflow.relabel(db, mention.id, agent, sentiment="positive", intent="advocacy")
+    workflow.relabel(db, mention.id, agent, intent="other")
+    db.commit()
+    assert learning.stored_examples(db) == [learning.Example("the zorbix hub arrived", "positive", "other")]
+
+
+def test_a_broken_model_file_leaves_tagging_to_the_rules(settings, tmp_path):
+    broken = tmp_path / "broken.joblib"
+    broken.write_bytes(b"not a model")
+    learning.activate(settings.instance_path, 9, broken)
+    assert learning.active_model() is None
+    tags = classify(NEW_POST)
+    assert tags.sentiment == "neutral" and not any(c.startswith("learned") for c in tags.cues)
+
+
+# --- the command line ------------------------------------------------------------------------------------------
+
+def test_triage_train_imports_the_file_trains_and_prints_scores(db, tmp_path):
+    path = write_jsonl(tmp_path / "labels.jsonl", [{"text": e.text, "sentiment": e.sentiment, "intent": e.intent}
+                                                   for e in team_labels()])
+    result = CliRunner().invoke(main, ["train", "--input", path, "--min-per-class", "5"])
+    assert result.exit_code == 0, result.output
+    assert "60 labels imported" in result.output
+    assert "sentiment: learned, cross-validated macro-F1" in result.output
+    assert "learned model v" in result.output and "is active" in result.output
+    assert db.scalar(select(func.count(Label.id)).where(Label.origin == "import")) == 60
+    assert classify(NEW_POST).sentiment == "negative"
+
+
+@pytest.mark.parametrize(("lines", "message"), [
+    (['{"text": "fine", "sentiment": "positive"}', "{oops"], "labels.jsonl: line 2: invalid JSON"),
+    (['{"text": "fine", "sentiment": "great"}'], 'line 1: "sentiment" must be one of negative, neutral, positive'),
+    (['{"text": "fine", "intent": "rant"}'], '"intent" must be one of complaint, question, advocacy, other'),
+    (['{"sentiment": "positive"}'], 'line 1: missing "text" string'),
+    (['{"text": "no label here"}'], "line 1: no label"),
+    (['["a", "list"]'], "line 1: not a JSON object"),
+    ([""], "no labelled records"),
+])
+def test_triage_train_refuses_bad_input_in_one_line_and_imports_nothing(db, tmp_path, lines, message):
+    path = write_jsonl(tmp_path / "labels.jsonl", lines)
+    result = CliRunner().invoke(main, ["train", "--input", path])
+    assert result.exit_code == 1
+    assert message in result.output and "nothing was imported" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert db.scalar(select(func.count(Label.id))) == 0
+
+
+def test_triage_train_refuses_a_missing_file_and_undecodable_bytes(db, tmp_path):
+    missing = CliRunner().invoke(main, ["train", "--input", str(tmp_path / "nope.jsonl")])
+    assert missing.exit_code == 1 and "nope.jsonl" in missing.output
+    bad = tmp_path / "latin1.jsonl"
+    bad.write_bytes(b'{"text": "caf\xe9", "sentiment": "positive"}\n')
+    result = CliRunner().invoke(main, ["train", "--input", str(bad)])
+    assert result.exit_code == 1 and "not UTF-8" in result.output
+
+
+def test_triage_train_says_when_there_are_too_few_labels(db, tmp_path):
+    path = write_jsonl(tmp_path / "few.jsonl", [{"text": "love it", "sentiment": "positive"}])
+    result = CliRunner().invoke(main, ["train", "--input", path])
+    assert result.exit_code == 1
+    assert "no model trained" in result.output and "built-in rules" in result.output
+    assert db.scalar(select(func.count(Label.id))) == 1  # the good labels are kept for later
+
+
+def test_classify_uses_the_active_model_unless_zero_shot_or_another_file(db, settings, tmp_path):
+    stdin = json.dumps({"id": 1, "text": NEW_POST}) + "\n"
+    learning.import_labels(db, team_labels())
+    db.commit()
+    version, _ = learning.train(db, settings, min_per_class=5)
+
+    active = json.loads(CliRunner().invoke(main, ["classify"], input=stdin).output)
+    assert active["sentiment"] == "negative" and active["cues"][0].startswith(f"learned model v{version.id}")
+    rules = json.loads(CliRunner().invoke(main, ["classify", "--zero-shot"], input=stdin).output)
+    assert rules["sentiment"] == "neutral" and not any(c.startswith("learned") for c in rules["cues"])
+
+    other = learning.fit([learning.Example(e.text, e.sentiment) for e in team_labels()], min_per_class=5).model
+    other.save(tmp_path / "other.joblib")
+    learning.deactivate(settings.instance_path)
+    picked = json.loads(CliRunner().invoke(main, ["classify", "--model", str(tmp_path / "other.joblib")],
+                                           input=stdin).output)
+    assert picked["cues"][0] == "learned model (sentiment)"
+
+    junk = tmp_path / "junk.joblib"
+    junk.write_text("hello")
+    refused = CliRunner().invoke(main, ["classify", "--model", str(junk)], input=stdin)
+    assert refused.exit_code == 1 and "not a triage model file" in refused.output
+    both = CliRunner().invoke(main, ["classify", "--zero-shot", "--model", str(junk)], input=stdin)
+    assert both.exit_code == 2
+
+
+def test_classify_batches_keep_order_and_errors_in_place(db, settings):
+    learning.import_labels(db, team_labels())
+    db.commit()
+    learning.train(db, settings, min_per_class=5)
+    lines = [json.dumps({"id": i, "text": NEW_POST if i % 2 else "love my new zorbix lamp"}) for i in range(7)]
+    lines.insert(3, "{broken")
+    result = CliRunner().invoke(main, ["classify"], input="\n".join(lines) + "\n")
+    records = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["id"] for r in records] == [0, 1, 2, None, 3, 4, 5, 6]
+    assert [r.get("sentiment") for r in records if "error" not in r] == [
+        "positive", "negative", "positive", "negative", "positive", "negative", "positive"]
+
+
+# --- the job ---------------------------------------------------------------------------------------------------
+
+def test_scheduled_retrain_runs_only_when_labels_came_in(db, monkeypatch):
+    monkeypatch.setenv("TRIAGE_MIN_LABELS_PER_CLASS", "5")
+    assert jobs.retrain() == {"trained": False, "reason": "no new labels since the active model"}
+    learning.import_labels(db, team_labels())
+    db.commit()
+    first = jobs.retrain()
+    assert first["trained"] and first["scores"]["sentiment"]["learned"]
+    assert jobs.retrain()["trained"] is False  # nothing new since
+    assert jobs.retrain(force=True)["version"] > first["version"]  # the button retrains anyway
+
+
+# --- the model page --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("role", "status"), [("agent", 403), ("supervisor", 403), ("lead", 200), ("admin", 200)])
+def test_model_page_is_for_leads_and_admins(client, login, role, status):
+    login(role)
+    assert client.get("/model").status_code == status
+    assert client.get("/model/status").status_code == status
+    assert client.post("/model/retrain", data={}).status_code in ((400, 403) if status == 403 else (400,))
+    nav = client.get("/queues").get_data(as_text=True)
+    assert ('href="/model"' in nav) is (status == 200)
+
+
+def test_model_page_needs_a_login(client):
+    response = client.get("/model")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_model_page_without_a_model_explains_the_rules_are_in_charge(client, login):
+    login("lead")
+    page = client.get("/model").get_data(as_text=True)
+    assert "No model yet: tagging uses the built-in rules." in page
+    assert "triage train --input FILE" in page and "Retrain now" in page
+
+
+def test_model_page_shows_version_date_labels_scores_and_waiting_labels(db, settings, client, login):
+    learning.import_labels(db, team_labels())
+    db.commit()
+    version, _ = learning.train(db, settings, min_per_class=5)
+    learning.import_labels(db, team_labels(per_template=1))  # 12 more since the model was trained
+    db.commit()
+    login("lead")
+    page = client.get("/model").get_data(as_text=True)
+    assert f"<b>v{version.id}</b>" in page and "trained" in page
+    assert "<b>60</b><span>labelled texts learned from" in page
+    assert "<b>12</b><span>new labels since" in page
+    assert f"{version.scores['sentiment']['macro_f1']:.2f}" in page and "negative" in page
+    assert "No model yet" not in page
+
+
+def test_retrain_button_enqueues_the_job_and_the_page_follows_it(db, client, login, run_worker, monkeypatch):
+    monkeypatch.setenv("TRIAGE_MIN_LABELS_PER_CLASS", "5")
+    learning.import_labels(db, team_labels())
+    db.commit()
+    login("lead")
+    token = _csrf(client.get("/model").get_data(as_text=True))
+    assert client.post("/model/retrain", data={}).status_code == 400  # no CSRF token
+    response = client.post("/model/retrain", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert client.get("/model/status").get_json()["job"]["state"] == "queued"
+    client.post("/model/retrain", data={"csrf_token": token})  # a second click does not queue a second job
+    run_worker()
+    status = client.get("/model/status").get_json()
+    version = db.scalar(select(ModelVersion.id).where(ModelVersion.active.is_(True)))
+    assert status["job"]["state"] == "finished" and status["active_version"] == version
+    assert status["job"]["message"] == f"Done: learned model v{version} is active."
+    assert db.scalar(select(func.count(ModelVersion.id))) == 1
+    assert f"<b>v{version}</b>" in client.get("/model").get_data(as_text=True)
+
+
+# --- the whole loop --------------------------------------------------------------------------------------------
+
+def test_corrections_in_the_web_app_change_how_new_similar_posts_are_tagged(
+        db, settings, make_source, client, login, run_worker, monkeypatch):
+    monkeypatch.setenv("TRIAGE_MIN_LABELS_PER_CLASS", "3")
+    corrections = (
+        [(t.format(p=p), "negative", "complaint") for t, p in zip(JARGON + JARGON[:1], PRODUCTS[:4], strict=True)]
+        + [(t.format(p=p), "neutral", "other") for t, p in zip(PLAIN, PRODUCTS[1:], strict=True)]
+        + [(t.format(p=p), "positive", "advocacy") for t, p in zip(PRAISE, PRODUCTS[2:], strict=True)]
+    )
+    mentions = ingest_texts(db, make_source, [text for text, _, _ in corrections] + [NEW_POST])
+    before = mentions[-1]
+    assert before.sentiment == "neutral" and before.intent == "other"  # what the rules made of it
+
+    login("agent")
+    for mention, (_, sentiment, intent) in zip(mentions, corrections, strict=False):
+        token = _csrf(client.get(f"/mentions/{mention.id}").get_data(as_text=True))
+        response = client.post(f"/mentions/{mention.id}/relabel",
+                               data={"sentiment": sentiment, "intent": intent, "csrf_token": token})
+        assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    assert db.scalar(select(func.count(Label.id)).where(Label.origin == "correction")) == len(corrections)
+
+    jobs.enqueue_retrain(settings)
+    run_worker()
+    version = db.scalar(select(ModelVersion).where(ModelVersion.active.is_(True)))
+    assert version is not None and version.scores["sentiment"]["learned"]
+    assert not version.scores["intent"]["learned"]  # no question was corrected: intent stays with the rules
+
+    [after] = ingest_texts(db, make_source, ["zorbix lamp blinking amber since this morning"])
+    assert (after.sentiment, after.intent) == ("negative", "complaint")
+    assert after.cues[0] == f"learned model v{version.id} (sentiment)"
+    assert after.queue.slug != before.queue.slug
+    assert classify_many([after.text], model=None)[0].sentiment == "neutral"  # the rules alone still miss it
