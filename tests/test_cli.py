@@ -134,13 +134,13 @@ DESC_INDEXES = {"ix_mentions_queue_rank", "ix_mentions_rank", "ix_mentions_claim
 
 
 def test_migrations_match_the_models(settings):
+    import warnings
+
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
     from triage.db import get_engine
     from triage.models import Base
-
-    import warnings
 
     with get_engine(settings.database_url).connect() as conn, warnings.catch_warnings():
         # SQLite cannot reflect the DESC ranking indexes; PostgreSQL checks them.

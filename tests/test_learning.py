@@ -319,8 +319,8 @@ def test_corrections_in_the_web_app_change_how_new_similar_posts_are_tagged(
     monkeypatch.setenv("TRIAGE_MIN_LABELS_PER_CLASS", "3")
     corrections = (
         [(t.format(p=p), "negative", "complaint") for t, p in zip(JARGON + JARGON[:1], PRODUCTS[:4], strict=True)]
-        + [(t.format(p=p), "neutral", "other") for t, p in zip(PLAIN, PRODUCTS[1:], strict=True)]
-        + [(t.format(p=p), "positive", "advocacy") for t, p in zip(PRAISE, PRODUCTS[2:], strict=True)]
+        + [(t.format(p=p), "neutral", "other") for t, p in zip(PLAIN, PRODUCTS[1:4], strict=True)]
+        + [(t.format(p=p), "positive", "advocacy") for t, p in zip(PRAISE, PRODUCTS[2:5], strict=True)]
     )
     mentions = ingest_texts(db, make_source, [text for text, _, _ in corrections] + [NEW_POST])
     before = mentions[-1]

@@ -253,7 +253,7 @@ def classify(zero_shot: bool, model_path: Path | None) -> None:
 @main.command()
 @click.option("--input", "input_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help='Labelled JSON Lines {"text", "sentiment"?, "intent"?}; stored as imported labels first.')
-@click.option("--min-per-class", type=click.IntRange(min=2), default=None,
+@click.option("--min-per-class", type=click.IntRange(min=3), default=None,
               help="Labels each class needs before a task is learned (default TRIAGE_MIN_LABELS_PER_CLASS, 20).")
 def train(input_file: Path | None, min_per_class: int | None) -> None:
     """Train the classifier on every stored label (corrections and imports) and make it the active model."""

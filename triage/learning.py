@@ -331,11 +331,11 @@ class _Combiner:
         return e / e.sum(axis=1, keepdims=True)
 
 
-def _fit_stack(texts: _Texts, features, prior, y, folds: int) -> dict:
+def _fit_stack(texts: _Texts, features, prior, y) -> dict:
     """Word models on the texts, and a combiner of their out-of-fold verdicts with the rules' evidence."""
     import numpy as np
 
-    x = np.hstack([_inner_columns(texts, y, folds), features])
+    x = np.hstack([_inner_columns(texts, y, _folds(y)), features])
     return {"words": _WordModels(texts, y), "combiner": _Combiner(COMBINER_C).fit(x, prior, y)}
 
 
@@ -462,7 +462,7 @@ def _cross_validate(words: list[str], features, prior, y, classes: tuple[str, ..
     oof = np.zeros((len(y), len(classes)))
     for fit_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=0).split(np.zeros(len(y)), y):
         texts = _Texts.of(_new_vectorizer(len(fit_idx)).fit([words[i] for i in fit_idx]), words)
-        part = _fit_stack(texts[fit_idx], features[fit_idx], prior[fit_idx], y[fit_idx], folds)
+        part = _fit_stack(texts[fit_idx], features[fit_idx], prior[fit_idx], y[fit_idx])
         oof[test_idx] = _stack_proba(part, texts[test_idx], features[test_idx], prior[test_idx])
     predicted = oof.argmax(axis=1)
     per_class = f1_score(y, predicted, labels=list(range(len(classes))), average=None, zero_division=0)
@@ -473,12 +473,12 @@ def _cross_validate(words: list[str], features, prior, y, classes: tuple[str, ..
 
 
 def fit(examples: Sequence[Example], *, min_per_class: int = 20) -> TrainResult:
-    """Train every task that has at least `min_per_class` (2 or more) labels in each of its classes."""
+    """Train every task that has at least `min_per_class` (3 or more) labels in each of its classes."""
     import numpy as np
 
     from triage.classifier import analyse
 
-    min_per_class = max(2, min_per_class)  # cross-validation needs two of each
+    min_per_class = max(3, min_per_class)  # cross-validation inside cross-validation needs three of each
     examples = list(examples)
     counts = _counts(examples)
     scores: dict[str, dict[str, Any]] = {}
@@ -513,7 +513,7 @@ def fit(examples: Sequence[Example], *, min_per_class: int = 20) -> TrainResult:
             features = np.hstack([features, _sentiment_columns(task_evidence, sentiment)])
         prior = _prior(task_evidence, task, sentiment)
         scores[task], oof = _cross_validate(task_words, features, prior, y, TASKS[task])
-        part = _fit_stack(_Texts.of(vectorizer, task_words), features, prior, y, _folds(y))
+        part = _fit_stack(_Texts.of(vectorizer, task_words), features, prior, y)
         part["uses_sentiment"] = sentiment is not None
         tasks[task] = part
         if task == "sentiment":

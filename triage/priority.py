@@ -9,10 +9,12 @@ from datetime import datetime
 INTENT_POINTS = {"complaint": 30, "question": 20, "advocacy": 8, "other": 0}
 URGENT_POINTS = 50  # above any complaint without reach: safety and legal risk come first
 URGENCY_RE = re.compile(
-    r"\b(emergency|urgent(ly)?|asap|danger(ous)?|unsafe|safety|injur(ed|y)|hospital|fire|smoke|"
+    r"\b(emergency|urgent(ly)?|asap|danger(ous)?|unsafe|safety (issue|concern|hazard|risk|problem)|"
+    r"injur(ed|y|ies)|hospital|on fire|smoke (in|on|from)|"
     r"hack(ed|er)|fraud(ulent)?|scam(med)?|stolen|identity theft|data (breach|leak)|"
-    r"lawyer|attorney|legal action|su(e|ing)|lawsuit|court|"
-    r"stranded|stuck (on|at|in)|trapped|missed (my )?(connection|funeral|wedding)|"
+    r"lawyer|attorney|legal action|su(e|ing) (you|them|the company|your company)|lawsuit|small claims|"
+    r"stranded|stuck (on|at|in) (the )?(tarmac|plane|runway|airport|gate|lift|elevator|station)|trapped|"
+    r"missed (my )?(connection|funeral|wedding|surgery)|"
     r"going to the (press|media)|journalist|reporter|going viral|boycott|"
     r"discriminat\w*|harass\w*|racis[mt]|threat(en(ed|ing)?)?)\b",
     re.IGNORECASE,
@@ -73,8 +75,11 @@ def score(
     add("urgency", URGENT_POINTS if cues else 0, "urgent words: " + ", ".join(cues[:4]))
     add("reach", reach_points(followers), f"{followers:,} followers" if followers else "")
     add("waiting", waiting_points(posted_at, now), f"waiting {_duration(now - posted_at)}")
-    total = max(0, min(100, sum(r["points"] for r in reasons)))
     reasons.sort(key=lambda r: -r["points"])
+    raw = sum(r["points"] for r in reasons)
+    total = max(0, min(100, raw))
+    if raw > total:  # keep the explanation honest: the points shown always add up to the score
+        reasons.append({"factor": "cap", "points": total - raw, "detail": "priorities stop at 100"})
     return Priority(score=total, reasons=reasons, urgent=bool(cues))
 
 

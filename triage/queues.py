@@ -7,7 +7,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, joinedload
 
 from triage.models import Author, Event, Mention, Queue, Response, User
-from triage.models.mentions import CLAIMABLE_WHERE, CLOSED, WORKABLE, WORKABLE_WHERE
+from triage.models.mentions import CLAIMABLE_WHERE, CLOSED, WORKABLE_WHERE
 
 # The same literal terms as the partial ranking indexes, so both backends use them (see models/mentions.py).
 IS_WORKABLE = text("mentions." + WORKABLE_WHERE)

@@ -5,8 +5,8 @@ import logging
 from datetime import timedelta
 
 from redis.exceptions import RedisError
-from rq.exceptions import NoSuchJobError
 from rq import Retry
+from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import or_, select, update
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 from werkzeug.security import generate_password_hash
 
-from triage import classifier, priority
+from triage import classifier, priority, workflow
 from triage.accounts import AccountError, add_user
 from triage.db import utcnow
 from triage.models import Mention, Queue, RoutingRule, SavedReply, Source, Team, User
@@ -24,7 +24,6 @@ from triage.models.mentions import CLOSED
 from triage.models.people import ROLES
 from triage.posts import clean_text
 from triage.routing import FALLBACK_QUEUE, Rule
-from triage import workflow
 from triage.web import db
 from triage.workflow import DEFAULT_REPLY_LIMIT, fill_placeholders, reply_limit, write_lock
 
