@@ -9,9 +9,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from triage.classifier import INTENTS, SENTIMENTS, Tags, classify, classify_jsonl, classify_many
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def rules_only(tmp_path, monkeypatch):
+    """These tests are about the rules: an instance folder without a trained model keeps them in charge."""
+    monkeypatch.setenv("TRIAGE_INSTANCE_PATH", str(tmp_path / "instance"))
 
 
 def has_cue(tags: Tags, prefix: str) -> bool:

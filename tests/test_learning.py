@@ -318,7 +318,7 @@ def test_corrections_in_the_web_app_change_how_new_similar_posts_are_tagged(
         db, settings, make_source, client, login, run_worker, monkeypatch):
     monkeypatch.setenv("TRIAGE_MIN_LABELS_PER_CLASS", "3")
     corrections = (
-        [(t.format(p=p), "negative", "complaint") for t, p in zip(JARGON + JARGON[:1], PRODUCTS[:4], strict=True)]
+        [(JARGON[i % 3].format(p=PRODUCTS[i % 5]), "negative", "complaint") for i in range(10)]
         + [(t.format(p=p), "neutral", "other") for t, p in zip(PLAIN, PRODUCTS[1:4], strict=True)]
         + [(t.format(p=p), "positive", "advocacy") for t, p in zip(PRAISE, PRODUCTS[2:5], strict=True)]
     )

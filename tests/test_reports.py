@@ -343,3 +343,15 @@ def test_supervisor_changes_the_range_drills_down_to_breached_items_and_exports(
         assert sorted(r["external_id"] for r in rows) == ["m10", "m3", "m5", "m6"]
         assert info.value.suggested_filename == "triage-items-2026-11-20_2026-11-21.csv"
         browser.close()
+
+
+def test_charts_escape_what_people_typed_and_link_every_mark():
+    from triage import charts
+
+    svg = charts.bar_list("By agent", [("<script>alert(1)</script>", 90.0, "/reports/items?agent=x&answered=yes")])
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert 'href="/reports/items?agent=x&amp;answered=yes"' in svg
+    bars = charts.stacked_bars("Volume", ["20 Nov", "21 Nov"], [
+        charts.Series("complaint", [3, 1], ["/a", "/b"]), charts.Series("question", [0, 3], ["/c", "/d"])])
+    assert bars.count("<rect") == 3 and bars.count("<a href") == 3  # no mark for a zero
+    assert charts.nice_max(5) == 8 and charts.nice_duration_max(5000) == 7200  # round ticks: 2 and 30 min

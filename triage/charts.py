@@ -30,23 +30,30 @@ def color_for(name: str, index: int) -> str:
     return PALETTE.get(name, FALLBACK[index % len(FALLBACK)])
 
 
-def nice_max(value: float) -> float:
-    """A round axis maximum at or above `value` (1, 2, 2.5 or 5 times a power of ten)."""
+TICKS = 4  # gridlines above zero
+
+
+def nice_max(value: float, steps: tuple[float, ...] = (1, 2, 3, 5), *, whole: bool = True) -> float:
+    """An axis maximum at or above `value` whose TICKS equal steps are round numbers (whole ones for counts)."""
     if value <= 0:
-        return 1.0
-    power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * power:
-            return step * power
-    return 10 * power
+        return float(TICKS)
+    raw = value / TICKS
+    if whole and raw <= 1:
+        return float(TICKS)
+    power = 10 ** math.floor(math.log10(raw))
+    for step in (*steps, 10):
+        if raw <= step * power * (1 + 1e-9):
+            return step * power * TICKS
+    return 10 * power * TICKS
 
 
 def nice_duration_max(seconds: float) -> float:
-    """Axis maximum for durations, on minute, hour or day steps so the ticks read well."""
-    for unit in (60, 3600, 86400):
-        if seconds <= unit * 100:
-            return nice_max(seconds / unit) * unit if seconds > 0 else 60.0
-    return nice_max(seconds / 86400) * 86400
+    """Axis maximum for durations, with ticks on round seconds, minutes, hours or days."""
+    if seconds <= 0:
+        return 60.0 * TICKS
+    tick = seconds / TICKS
+    unit = 1 if tick <= 60 else 60 if tick <= 3600 else 3600 if tick <= 12 * 3600 else 86400
+    return nice_max(seconds / unit, (1, 2, 3, 5, 6)) * unit
 
 
 def duration(seconds: float | None) -> str:
@@ -103,8 +110,8 @@ def _open(title: str, width: int, height: int, css: str) -> list[str]:
 
 def _axes(frame: _Frame, x_labels: Sequence[str], y_format: Callable[[float], str]) -> list[str]:
     parts = []
-    for k in range(5):
-        value = frame.y_max * k / 4
+    for k in range(TICKS + 1):
+        value = frame.y_max * k / TICKS
         y = frame.y(value)
         parts.append(f'<line class="grid" x1="{frame.left}" x2="{frame.width - frame.right}" y1="{y:.1f}" '
                      f'y2="{y:.1f}"/>')

@@ -212,17 +212,29 @@ def _facts(session: Session, f: Filters, now: datetime, ids: _Ids, *, min_id: in
     sql = _Sql(session)
     m = Mention.__table__
     r = Response.__table__
-    # The first reply sent from the app, per mention; `min_id` keeps the scan to the range's mentions.
-    ranked = select(r.c.mention_id, r.c.user_id,
-                    func.row_number().over(partition_by=r.c.mention_id, order_by=r.c.id).label("n")
-                    ).where(r.c.user_id.is_not(None))
-    if min_id is not None:
-        ranked = ranked.where(r.c.mention_id >= min_id)
-    ranked = ranked.subquery("replies")
-    agent_user = User.__table__.alias("agent_user")
     q = Queue.__table__
-    agent_id = func.coalesce(ranked.c.user_id, m.c.owner_id)
-    team_id = func.coalesce(agent_user.c.team_id, q.c.team_id)
+    agent_user = User.__table__.alias("agent_user")
+    if detail:
+        # A page of items: looked up per row, so the newest-first index scan can stop after a page.
+        first_reply = (select(r.c.user_id).where(r.c.mention_id == m.c.id, r.c.user_id.is_not(None))
+                       .order_by(r.c.id).limit(1).scalar_subquery())
+        agent_id = func.coalesce(first_reply, m.c.owner_id)
+        team_id = func.coalesce(select(agent_user.c.team_id).where(agent_user.c.id == agent_id).scalar_subquery(),
+                                select(q.c.team_id).where(q.c.id == m.c.queue_id).scalar_subquery())
+        source = m.join(Author.__table__, Author.__table__.c.id == m.c.author_id)
+    else:
+        # The whole range: the first reply from the app per mention in one pass over the range's replies
+        # (`min_id` bounds them), joined once.
+        ranked = select(r.c.mention_id, r.c.user_id,
+                        func.row_number().over(partition_by=r.c.mention_id, order_by=r.c.id).label("n")
+                        ).where(r.c.user_id.is_not(None))
+        if min_id is not None:
+            ranked = ranked.where(r.c.mention_id >= min_id)
+        ranked = ranked.subquery("replies")
+        agent_id = func.coalesce(ranked.c.user_id, m.c.owner_id)
+        team_id = func.coalesce(agent_user.c.team_id, q.c.team_id)
+        source = (m.outerjoin(ranked, and_(ranked.c.mention_id == m.c.id, ranked.c.n == 1))
+                  .outerjoin(agent_user, agent_user.c.id == agent_id).outerjoin(q, q.c.id == m.c.queue_id))
     now_ = literal(now, UTCDateTime())
     excluded = m.c.status.in_((SPAM, IRRELEVANT))
     # Resolved without a reply counts as answered in time for the first-response target.
@@ -247,10 +259,6 @@ def _facts(session: Session, f: Filters, now: datetime, ids: _Ids, *, min_id: in
                     m.c.first_claimed_at, m.c.first_response_at, m.c.resolved_at, fr_due, res_due,
                     m.c.first_response_breached_at, m.c.resolution_breached_at, m.c.escalated_at,
                     m.c.claimed_by_id]
-    source = (m.outerjoin(ranked, and_(ranked.c.mention_id == m.c.id, ranked.c.n == 1))
-              .outerjoin(agent_user, agent_user.c.id == agent_id).outerjoin(q, q.c.id == m.c.queue_id))
-    if detail:
-        source = source.join(Author.__table__, Author.__table__.c.id == m.c.author_id)
     where = []
     if f.open_on is not None:  # the backlog at the end of a day, whenever those items were posted
         day_end = datetime.combine(f.open_on + timedelta(days=1), time(0), tzinfo=UTC)
@@ -597,8 +605,7 @@ def items(session: Session, f: Filters, *, now: datetime | None = None, limit: i
     now = now or utcnow()
     _tune(session)
     ids = _resolve(session, f)
-    min_id = _range_bounds(session, f) if f.open_on is None else None
-    facts = _facts(session, f, now, ids, min_id=min_id, detail=True).subquery("facts")
+    facts = _facts(session, f, now, ids, detail=True).subquery("facts")
     query = select(facts).order_by(facts.c.posted_at.desc(), facts.c.id.desc())
     if after is not None:
         query = query.where(tuple_(facts.c.posted_at, facts.c.id) < tuple_(literal(after[0], UTCDateTime()),
@@ -626,7 +633,7 @@ def items(session: Session, f: Filters, *, now: datetime | None = None, limit: i
 def count_items(session: Session, f: Filters, *, now: datetime | None = None) -> int:
     now = now or utcnow()
     ids = _resolve(session, f)
-    facts = _facts(session, f, now, ids, min_id=_range_bounds(session, f) if f.open_on is None else None)
+    facts = _facts(session, f, now, ids, detail=True)
     return session.scalar(select(func.count()).select_from(facts.subquery()))
 
 
