@@ -46,8 +46,9 @@ def _load(database_url: str, count: int, seed: int = 3) -> None:
                                                        created_at=now)).inserted_primary_key[0]
         authors = max(1, count // 10)
         for start in range(0, authors, 20_000):
-            conn.execute(insert(Author), [{"network": NETWORKS[i % 5], "handle": f"user{i}", "display_name": f"User {i}",
-                                           "followers": rng.randrange(50_000), "first_seen_at": now, "last_seen_at": now}
+            conn.execute(insert(Author), [{"network": NETWORKS[i % 5], "handle": f"user{i}",
+                                           "display_name": f"User {i}", "followers": rng.randrange(50_000),
+                                           "first_seen_at": now, "last_seen_at": now}
                                           for i in range(start, min(authors, start + 20_000))])
         first_author = conn.scalar(select(Author.id).order_by(Author.id).limit(1))
     columns = ("source_id", "network", "external_id", "author_id", "text", "posted_at", "posted_at_known",
@@ -82,7 +83,7 @@ def _load(database_url: str, count: int, seed: int = 3) -> None:
     with engine.begin() as conn:
         for row in rows():
             batch.append(dict(zip(columns, [*row[:13], [], row[14], [{"factor": "intent", "points": 20,
-                                                                       "detail": "bench"}], *row[16:]])))
+                                                                       "detail": "bench"}], *row[16:]], strict=True)))
             if len(batch) == 20_000:
                 conn.execute(insert(table), batch)
                 batch = []
@@ -185,7 +186,8 @@ def main(sizes: tuple[int, ...] = (10_000, 1_000_000), backends: tuple[str, ...]
             line = [f"  {backend:<10} {what:<11}"]
             for size in sizes:
                 values = results[size][what]
-                line.append(f"{size:>9,}: p50 {statistics.median(values):6.1f} ms  p95 {_percentile(values, .95):6.1f} ms")
+                p50, p95 = statistics.median(values), _percentile(values, .95)
+                line.append(f"{size:>9,}: p50 {p50:6.1f} ms  p95 {p95:6.1f} ms")
             ratio = _percentile(results[large][what], .95) / _percentile(results[small][what], .95)
             line.append(f"ratio p95 {large:,}/{small:,} = {ratio:.2f} (target < 1.5; p95 target < {target} ms)")
             print("   ".join(line), flush=True)

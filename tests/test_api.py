@@ -36,7 +36,8 @@ def test_push_twice_stores_once(client, db, make_user, run_worker):
     token = _token(db, make_user)
     posts = [record(id="same-1"), record(id="same-2")]
     for _ in range(2):
-        assert client.post("/api/v1/mentions", json=posts, headers={"Authorization": f"Bearer {token}"}).status_code == 202
+        pushed = client.post("/api/v1/mentions", json=posts, headers={"Authorization": f"Bearer {token}"})
+        assert pushed.status_code == 202
     run_worker()
     assert db.scalar(select(func.count()).select_from(Mention)) == 2
 

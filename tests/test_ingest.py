@@ -89,15 +89,31 @@ def test_brand_reply_is_recorded_as_the_mentions_response(db, make_source):
     assert db.scalar(select(func.count()).select_from(Response)) == 1
 
 
-def test_brand_reply_to_unknown_post_and_brand_broadcasts_are_not_mentions(db, make_source):
+def test_brand_broadcasts_and_replies_are_not_mentions(db, make_source):
     source = make_source(brand_handles=["northwind"])
     receipt = _receive_and_process(db, source, [
         record(author="northwind", text="Our winter sale starts today!"),
-        record(author="northwind", text="@someone glad to help", in_reply_to="never-seen"),
+        record(author="northwind", text="@someone glad to help", in_reply_to="not-here-yet"),
     ])
     assert receipt.accepted == 2
     assert db.scalar(select(func.count()).select_from(Mention)) == 0
     assert db.scalar(select(Delivery.processed_at)) is not None
+    waiting = db.scalar(select(Response))
+    assert waiting.mention_id is None and waiting.in_reply_to == "not-here-yet"  # kept until its post arrives
+
+
+def test_a_brand_reply_that_arrives_before_its_post_is_attached_when_the_post_arrives(db, make_source):
+    source = make_source(brand_handles=["northwindhelp"])
+    _receive_and_process(db, source, [record(id="r-early", author="northwindhelp", in_reply_to="m-late",
+                                             text="@dana sorry! DM us", posted_at="2026-11-20T10:20:00Z")])
+    _receive_and_process(db, source, [record(id="m-late", text="@northwind my refund?",
+                                             posted_at="2026-11-20T10:00:00Z")])
+    mention = db.scalar(select(Mention).where(Mention.external_id == "m-late"))
+    assert mention.status == "answered"
+    assert mention.first_response_at.isoformat() == "2026-11-20T10:20:00+00:00"
+    assert db.scalar(select(Response.mention_id)) == mention.id
+    assert [e.action for e in db.scalars(select(Event).where(Event.mention_id == mention.id).order_by(Event.id))] \
+        == ["queued", "responded"]
 
 
 def test_bad_records_are_refused_with_clear_errors_and_good_ones_land(db, make_source):

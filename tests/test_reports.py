@@ -190,6 +190,7 @@ def test_drill_down_lists_exactly_the_items_behind_a_figure(db, world):
     assert names(day=UNTIL, intent="question") == ["m10", "m4", "m5"]
     assert names(open_on=SINCE) == ["m2", "m3", "m9"]
     assert names(agent="none", answered=True) == ["m8"]
+    assert names(clock="ingested") == ["m10"]
     assert reports.count_items(db, reports.Filters(since=SINCE, until=UNTIL, sla="missed"), now=NOW) == 3
 
 

@@ -111,7 +111,8 @@ RSS_ITEMS = [
     },
     {
         "guid": "forum-1", "title": "Northwind lost my bag", "link": "https://forum.example/t/1",
-        "description": "&lt;p&gt;Bag went to &lt;b&gt;Oslo&lt;/b&gt;&lt;/p&gt;\n\n  &lt;p&gt;never came   back&lt;/p&gt;",
+        "description": "&lt;p&gt;Bag went to &lt;b&gt;Oslo&lt;/b&gt;&lt;/p&gt;\n\n"
+                       "  &lt;p&gt;never came   back&lt;/p&gt;",
         "creator": "Dana Whitfield", "date": "Mon, 06 Jan 2025 10:00:00 +0100",
     },
 ]

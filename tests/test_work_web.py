@@ -126,7 +126,8 @@ def test_supervisor_cannot_change_items_but_can_read_and_note(client, db, login)
     db.expire_all()
     mention = db.get(Mention, m.id)
     assert mention.status == "open" and mention.claimed_by_id is None
-    assert [e.action for e in db.scalars(select(Event).where(Event.mention_id == m.id))] == ["queued", "note"]
+    assert [e.action for e in db.scalars(select(Event).where(Event.mention_id == m.id).order_by(Event.id))] == [
+        "queued", "note"]
 
 
 def test_escalation_notifies_the_lead_in_the_app(client, db, login, make_user):

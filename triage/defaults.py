@@ -80,7 +80,8 @@ def ensure_demo_source(session: Session) -> Source:
     source = session.scalar(select(Source).where(Source.kind == "demo"))
     if source is None:
         source = Source(kind="demo", name="Demo stream", interval_seconds=4,
-                        config={"brand": "Northwind", "backfill": 20}, brand_handles=["northwind", "northwindhelp"], cursor={})
+                        config={"brand": "Northwind", "backfill": 20}, brand_handles=["northwind", "northwindhelp"],
+                        cursor={})
         session.add(source)
         session.flush()
     return source

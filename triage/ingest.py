@@ -37,7 +37,7 @@ class Processed:
     stored: int = 0
     duplicates: int = 0
     responses: int = 0
-    unmatched_responses: int = 0
+    waiting_responses: int = 0
     mention_ids: list[int] = field(default_factory=list)
 
 
@@ -92,7 +92,8 @@ def process_delivery(session: Session, delivery_id: int, *, now: datetime | None
     result.stored, result.duplicates = len(new_ids), len(customer_posts) - len(new_ids)
     result.mention_ids = new_ids
     tag_new_mentions(session, new_ids, now=now)
-    result.responses, result.unmatched_responses = record_brand_replies(session, brand_posts, now=now)
+    result.responses, result.waiting_responses = record_brand_replies(session, brand_posts, now=now)
+    result.responses += attach_waiting_replies(session, new_ids, now=now)
 
     delivery.attempts += 1
     delivery.processed_at = now
@@ -171,36 +172,62 @@ def store_mentions(session: Session, source: Source, delivery_id: int | None, po
 
 
 def record_brand_replies(session: Session, posts: list[Post], *, now: datetime) -> tuple[int, int]:
-    """A brand handle answering a stored mention is that mention's response, sent at the post's time."""
-    recorded = unmatched = 0
+    """A brand handle answering a mention is that mention's response, sent at the post's time.
+
+    A reply to a post not stored yet waits (kept, with no mention) until that post arrives; returns
+    (replies recorded against a mention, replies waiting for theirs).
+    """
+    recorded = waiting = 0
     for post in posts:
         if not post.in_reply_to:
             continue  # the brand's own broadcast, not an answer to anyone
         mention = session.scalar(
             select(Mention).where(Mention.network == post.network, Mention.external_id == post.in_reply_to)
         )
-        if mention is None:
-            unmatched += 1
-            continue
-        sent_at = post.posted_at or now
         inserted = session.execute(
             _insert(session, Response).on_conflict_do_nothing(index_elements=["network", "external_id"])
             .returning(Response.id)
-            .values(mention_id=mention.id, text=post.text, origin="network", network=post.network,
-                    external_id=post.external_id, author_handle=post.author_handle, created_at=now,
-                    sent_at=sent_at, delivery_status="sent")
+            .values(mention_id=mention.id if mention else None, in_reply_to=post.in_reply_to, text=post.text,
+                    origin="network", network=post.network, external_id=post.external_id,
+                    author_handle=post.author_handle, created_at=now, sent_at=post.posted_at or now,
+                    delivery_status="sent")
         ).scalar()
         if inserted is None:
             continue  # this reply was recorded by an earlier delivery
+        if mention is None:
+            waiting += 1
+            continue
         recorded += 1
-        before = mention.status
-        after = ANSWERED if before in (NEW, OPEN) else before
-        first = mention.first_response_at
-        session.execute(
-            update(Mention).where(Mention.id == mention.id).values(
-                first_response_at=sent_at if first is None or sent_at < first else first, status=after)
-        )
-        session.add(Event(mention_id=mention.id, action="responded", from_state=before, to_state=after,
-                          created_at=now, detail={"origin": "network", "by": post.author_handle,
-                                                  "sent_at": sent_at.isoformat()}))
-    return recorded, unmatched
+        _answered_on_network(session, mention, post.author_handle, post.posted_at or now, now)
+    return recorded, waiting
+
+
+def attach_waiting_replies(session: Session, mention_ids: list[int], *, now: datetime) -> int:
+    """Brand replies that arrived before the posts they answer join those posts now."""
+    if not mention_ids:
+        return 0
+    attached = 0
+    for start in range(0, len(mention_ids), 500):
+        rows = session.execute(
+            select(Response, Mention).join(Mention, (Mention.network == Response.network)
+                                           & (Mention.external_id == Response.in_reply_to))
+            .where(Response.mention_id.is_(None), Mention.id.in_(mention_ids[start:start + 500]))
+            .order_by(Response.sent_at)
+        ).all()
+        for response, mention in rows:
+            response.mention_id = mention.id
+            _answered_on_network(session, mention, response.author_handle, response.sent_at, now)
+            attached += 1
+    return attached
+
+
+def _answered_on_network(session: Session, mention: Mention, handle: str | None, sent_at: datetime,
+                         now: datetime) -> None:
+    session.refresh(mention, ["status", "first_response_at"])
+    before = mention.status
+    after = ANSWERED if before in (NEW, OPEN) else before
+    first = mention.first_response_at
+    session.execute(update(Mention).where(Mention.id == mention.id).values(
+        first_response_at=sent_at if first is None or sent_at < first else first, status=after))
+    session.add(Event(mention_id=mention.id, action="responded", from_state=before, to_state=after,
+                      created_at=now, detail={"origin": "network", "by": handle, "sent_at": sent_at.isoformat()}))

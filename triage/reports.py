@@ -69,9 +69,10 @@ class Filters:
     resolved: bool | None = None
     holder: str | None = None  # username holding the item now
     open_on: date | None = None  # open at the end of this day (backlog), whenever posted
+    clock: str | None = None  # "ingested": the network gave no time, the clock started on arrival
 
     FILTERS = ("queue", "team", "agent", "intent", "network", "sentiment")
-    DRILLS = ("day", "target", "sla", "answered", "resolved", "holder", "open_on")
+    DRILLS = ("day", "target", "sla", "answered", "resolved", "holder", "open_on", "clock")
 
     @classmethod
     def parse(cls, args, *, today: date | None = None) -> Filters:
@@ -95,9 +96,12 @@ class Filters:
             raise ReportError(f"sla must be one of {', '.join(SLA_STATES)}")
         if sla and not target:
             target = "first_response"
+        clock = args.get("clock") or None
+        if clock not in (None, "ingested", "posted"):
+            raise ReportError("clock must be posted or ingested")
         return cls(since=since, until=until, **values, day=_date(args.get("day"), "day"), target=target, sla=sla,
                    answered=_flag(args.get("answered"), "answered"), resolved=_flag(args.get("resolved"), "resolved"),
-                   open_on=_date(args.get("open_on"), "open_on"))
+                   open_on=_date(args.get("open_on"), "open_on"), clock=clock)
 
     def args(self, **changes) -> dict[str, str]:
         """Query-string arguments for this report (and `changes`), leaving out what is unset."""
@@ -285,6 +289,8 @@ def _facts(session: Session, f: Filters, now: datetime, ids: _Ids, *, min_id: in
         where.append((res_state if f.target == "resolution" else fr_state) == f.sla)
     if ids.holder is not None:
         where += [m.c.claimed_by_id == ids.holder, m.c.status.in_(WORKABLE)]
+    if f.clock is not None:
+        where.append(m.c.posted_at_known.is_(f.clock == "posted"))
     return select(*columns).select_from(source).where(*where)
 
 
@@ -657,6 +663,8 @@ def describe(f: Filters, names: dict | None = None) -> list[str]:
         words.append("resolved" if f.resolved else "not resolved")
     if f.holder:
         words.append(f"held by {f.holder}")
+    if f.clock:
+        words.append("clock started when received" if f.clock == "ingested" else "clock started when posted")
     return words
 
 

@@ -131,12 +131,17 @@ class Mention(Base):
 
 
 class Response(Base):
-    """An answer to a mention: sent from the app, or posted by a brand handle on the network."""
+    """An answer to a mention: sent from the app, or posted by a brand handle on the network.
+
+    A brand reply that arrives before the post it answers waits with no mention (`in_reply_to` says which
+    post it answers) and is attached when that post arrives.
+    """
 
     __tablename__ = "responses"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    mention_id: Mapped[int] = mapped_column(ForeignKey("mentions.id"), index=True)
+    mention_id: Mapped[int | None] = mapped_column(ForeignKey("mentions.id"), index=True)
+    in_reply_to: Mapped[str | None] = mapped_column(String(512))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     text: Mapped[str] = mapped_column(Text)
     origin: Mapped[str] = mapped_column(String(16))  # "app" or "network" (the brand replied outside the app)
@@ -152,7 +157,10 @@ class Response(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (UniqueConstraint("network", "external_id", name="uq_responses_network_external_id"),)
+    __table_args__ = (
+        UniqueConstraint("network", "external_id", name="uq_responses_network_external_id"),
+        Index("ix_responses_waiting", "network", "in_reply_to"),
+    )
 
 
 class Event(Base):

@@ -179,14 +179,16 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> Any:
             reason = "the response was empty"
         else:
             # expat says "<unknown>:2:0: not well-formed"; users read "line 2, column 0: not well-formed".
-            reason = re.sub(r"^<unknown>:(\d+):(\d+): ", r"line \1, column \2: ", str(parsed.get("bozo_exception") or ""))
+            bozo = str(parsed.get("bozo_exception") or "")
+            reason = re.sub(r"^<unknown>:(\d+):(\d+): ", r"line \1, column \2: ", bozo)
             reason = reason or "no RSS or Atom root element"
         raise SourceError(f"feed at {url} is not RSS or Atom: {reason}")
     return parsed
 
 
 def fetch(
-    config: dict[str, Any], cursor: dict[str, Any], *, session: requests.Session | None = None, now: datetime | None = None
+    config: dict[str, Any], cursor: dict[str, Any], *, session: requests.Session | None = None,
+    now: datetime | None = None,
 ) -> FetchResult:
     """Fetch the feed (conditionally) and return entries not returned before, oldest first."""
     url, network, timeout = _settings(config)

@@ -51,7 +51,8 @@ def document() -> dict:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Post": post, "Mention": mention, "Error": _obj(error=STR)},
             "responses": {"Error": {"description": "The request was refused; `error` says why.",
-                                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
+                                    "content": {"application/json": {
+                                        "schema": {"$ref": "#/components/schemas/Error"}}}}},
         },
         "security": [{"bearer": []}],
         "paths": {
@@ -70,9 +71,11 @@ def document() -> dict:
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 200}}],
                 ok=("200", "Mentions, highest priority first", {"type": "array", "items": MENTION}))},
             "/api/v1/queues/{name}/claim-next": {"post": _op(
-                "Claim the top unclaimed mention of a queue", params=QUEUE_NAME, ok=("200", "The claimed mention", MENTION),
+                "Claim the top unclaimed mention of a queue", params=QUEUE_NAME,
+                ok=("200", "The claimed mention", MENTION),
                 extra={"204": {"description": "Nothing left to claim"}})},
-            m: {"get": _op("A mention with its events and replies", params=MENTION_ID, ok=("200", "The mention", MENTION))},
+            m: {"get": _op("A mention with its events and replies", params=MENTION_ID,
+                           ok=("200", "The mention", MENTION))},
             m + "/claim": {"post": _op("Claim (409 when someone else holds it)", params=MENTION_ID,
                                        ok=("200", "The mention", MENTION))},
             m + "/release": {"post": _op("Release a claim", params=MENTION_ID, ok=("200", "The mention", MENTION))},

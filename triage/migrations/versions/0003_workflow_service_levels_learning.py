@@ -114,6 +114,9 @@ def upgrade() -> None:
 
     with op.batch_alter_table('responses', schema=None) as batch_op:
         batch_op.add_column(sa.Column('url', sa.String(length=2048), nullable=True))
+        batch_op.add_column(sa.Column('in_reply_to', sa.String(length=512), nullable=True))
+        batch_op.alter_column('mention_id', existing_type=sa.Integer(), nullable=True)
+        batch_op.create_index('ix_responses_waiting', ['network', 'in_reply_to'], unique=False)
 
     with op.batch_alter_table('teams', schema=None) as batch_op:
         batch_op.add_column(sa.Column('timezone', sa.String(length=64), nullable=False, server_default='UTC'))
@@ -145,6 +148,9 @@ def downgrade() -> None:
 
     with op.batch_alter_table('responses', schema=None) as batch_op:
         batch_op.drop_column('url')
+        batch_op.drop_index('ix_responses_waiting')
+        batch_op.alter_column('mention_id', existing_type=sa.Integer(), nullable=False)
+        batch_op.drop_column('in_reply_to')
 
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.alter_column('from_state', type_=sa.String(length=16), existing_type=sa.String(length=200))
