@@ -16,7 +16,7 @@ from triage.routing import Router
 log = logging.getLogger(__name__)
 _TAGGED_COLUMNS = ("tagged_at", "sentiment", "polarity", "subjectivity", "sentiment_confidence", "intent",
                    "intent_confidence", "cues", "language", "priority", "priority_reasons", "urgent", "queue_id",
-                   "status")
+                   "status", "first_response_due_at", "resolution_due_at")
 # Core executemany of one cached UPDATE: the ORM's bulk path costs more than the tagging itself.
 _TAG_UPDATE = (
     update(Mention.__table__)
@@ -43,15 +43,26 @@ def _classify_all(texts: list[str]) -> list[classifier.Tags]:
         return [_classify(text) for text in texts]
 
 
-def tag_new_mentions(session: Session, mention_ids: list[int], *, now: datetime | None = None) -> int:
-    """Tag, score and queue mentions not tagged yet, writing one 'queued' event each (caller commits)."""
+def classify_posts(texts_by_key: dict[tuple[str, str], str]) -> dict[tuple[str, str], classifier.Tags]:
+    """Tags for posts keyed by (network, external id), computed before any write lock is taken."""
+    keys = list(texts_by_key)
+    return dict(zip(keys, _classify_all([texts_by_key[k] for k in keys]), strict=True))
+
+
+def tag_new_mentions(session: Session, mention_ids: list[int], *, now: datetime | None = None,
+                     tags_by_key: dict[tuple[str, str], classifier.Tags] | None = None) -> int:
+    """Tag, score and queue mentions not tagged yet, writing one 'queued' event each (caller commits).
+
+    `tags_by_key` carries tags computed earlier (outside the transaction's write lock); others are classified here.
+    """
     if not mention_ids:
         return 0
     now = now or utcnow()
     router = Router(session)
+    deadlines = sla.Deadlines(session)  # policies and teams loaded once per batch
     query = (
-        select(Mention.id, Mention.text, Mention.network, Mention.posted_at, Mention.status, Mention.language,
-               Author.followers)
+        select(Mention.id, Mention.text, Mention.network, Mention.external_id, Mention.posted_at, Mention.status,
+               Mention.language, Author.followers)
         .join(Author, Author.id == Mention.author_id)
         .where(Mention.id.in_(mention_ids), Mention.tagged_at.is_(None))
     )
@@ -60,7 +71,11 @@ def tag_new_mentions(session: Session, mention_ids: list[int], *, now: datetime 
         query = query.with_for_update(of=Mention, skip_locked=True)
     rows = session.execute(query).all()
     updates, events = [], []
-    for row, tags in zip(rows, _classify_all([row.text for row in rows]), strict=True):
+    known = tags_by_key or {}
+    missing = [row for row in rows if (row.network, row.external_id) not in known]
+    fresh = dict(zip([r.id for r in missing], _classify_all([r.text for r in missing]), strict=True))
+    for row in rows:
+        tags = known.get((row.network, row.external_id)) or fresh[row.id]
         rank = priority.score(
             text=row.text, intent=tags.intent, intent_confidence=tags.intent_confidence,
             sentiment=tags.sentiment, polarity=tags.polarity, followers=row.followers,
@@ -69,7 +84,10 @@ def tag_new_mentions(session: Session, mention_ids: list[int], *, now: datetime 
         queue_id = router.route(intent=tags.intent, sentiment=tags.sentiment, network=row.network,
                                 priority=rank.score, urgent=rank.urgent)
         status = OPEN if row.status == NEW else row.status
+        first_due, resolution_due = deadlines.due(start=row.posted_at, intent=tags.intent, urgent=rank.urgent,
+                                                  queue_id=queue_id)
         updates.append({
+            "first_response_due_at": first_due, "resolution_due_at": resolution_due,
             "b_id": row.id, "tagged_at": now, "sentiment": tags.sentiment, "polarity": tags.polarity,
             "subjectivity": tags.subjectivity, "sentiment_confidence": tags.sentiment_confidence,
             "intent": tags.intent, "intent_confidence": tags.intent_confidence, "cues": list(tags.cues),
@@ -82,6 +100,5 @@ def tag_new_mentions(session: Session, mention_ids: list[int], *, now: datetime 
     if updates:
         session.connection().execute(_TAG_UPDATE, updates)
         session.connection().execute(Event.__table__.insert(), events)
-        sla.stamp_due_times(session, [u["b_id"] for u in updates])  # one batch: policies and teams loaded once
     return len(updates)
 
