@@ -87,7 +87,7 @@ def _username(session: Session, user_id: int | None) -> str | None:
     return session.scalar(select(User.username).where(User.id == user_id)) if user_id else None
 
 
-def _explain_refusal(session: Session, mention_id: int, user: User, *, stale: datetime) -> WorkflowError:
+def _explain_refusal(session: Session, mention_id: int, user: User) -> WorkflowError:
     """Say precisely why a conditional UPDATE matched nothing."""
     mention = session.get(Mention, mention_id, populate_existing=True)
     if mention is None:
@@ -127,7 +127,7 @@ def claim(session: Session, mention_id: int, user: User, *, now: datetime | None
         .values(**_claim_values(user, now))
     ).rowcount
     if not done:
-        raise _explain_refusal(session, mention_id, user, stale=stale)
+        raise _explain_refusal(session, mention_id, user)
     _event(session, mention_id, user, "claimed", _username(session, previous), user.username, now=now,
            **({"took_over_idle_claim": True} if previous else {}))
     return _get(session, mention_id)

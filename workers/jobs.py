@@ -60,6 +60,16 @@ def enqueue_response(settings, response_id: int, *, attempt: int = 0):
                           job_id=f"reply-{response_id}-{attempt}", job_timeout=60)
 
 
+def try_enqueue_response(settings, response_id: int, *, attempt: int = 0) -> bool:
+    """Enqueue a reply's delivery; with Redis away it stays 'pending' and visible, and Retry sends it later."""
+    try:
+        enqueue_response(settings, response_id, attempt=attempt)
+    except (RedisError, OSError) as exc:
+        log.warning("could not enqueue reply %d (%s); it stays pending", response_id, exc)
+        return False
+    return True
+
+
 def send_response(response_id: int) -> str:
     """Deliver a reply; a failure is committed as visible before RQ retries the job."""
     settings = load_settings()

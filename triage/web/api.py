@@ -4,7 +4,6 @@ from __future__ import annotations
 import functools
 
 from flask import Blueprint, abort, g, jsonify, request
-from redis.exceptions import RedisError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
@@ -216,7 +215,7 @@ def api_release(mention_id: int):
 @bp.post("/api/v1/mentions/<int:mention_id>/reply")
 @token_required
 def api_reply(mention_id: int):
-    from workers.jobs import enqueue_response
+    from workers.jobs import try_enqueue_response
 
     try:
         body = _body()
@@ -227,10 +226,7 @@ def api_reply(mention_id: int):
     if not isinstance(out, tuple):
         return out
     response, status = out
-    try:
-        enqueue_response(settings(), response.id)
-    except (RedisError, OSError):
-        pass  # the reply is stored and shows as pending; it can be retried from the item page
+    try_enqueue_response(settings(), response.id)  # failing that, it stays pending and can be retried
     return jsonify({"response": {"id": response.id, "delivery_status": response.delivery_status},
                     "mention": _mention_json(db().get(Mention, mention_id))}), status
 

@@ -130,21 +130,16 @@ def release(mention_id: int):
 @bp.post("/mentions/<int:mention_id>/reply")
 @login_required
 def reply(mention_id: int):
-    from workers.jobs import enqueue_response
-
     saved_id = request.form.get("saved_reply_id", type=int)
     return _act(mention_id, lambda s: workflow.reply(s, mention_id, current_user, request.form.get("text", ""),
                                                      saved_reply_id=saved_id),
-                "Reply saved; it is being sent.", after=lambda r: _enqueue_quietly(enqueue_response, r.id))
+                "Reply saved; it is being sent.", after=lambda r: _enqueue_quietly(r.id))
 
 
-def _enqueue_quietly(enqueue, response_id: int, attempt: int = 0) -> None:
-    """With Redis away the reply stays 'pending' and visible; the retry button sends it later."""
-    from redis.exceptions import RedisError
+def _enqueue_quietly(response_id: int, attempt: int = 0) -> None:
+    from workers.jobs import try_enqueue_response
 
-    try:
-        enqueue(settings(), response_id, attempt=attempt)
-    except (RedisError, OSError):
+    if not try_enqueue_response(settings(), response_id, attempt=attempt):
         flash("The reply is saved but could not be queued for sending yet; use Retry when the system is back.",
               "error")
 
@@ -152,8 +147,6 @@ def _enqueue_quietly(enqueue, response_id: int, attempt: int = 0) -> None:
 @bp.post("/mentions/<int:mention_id>/responses/<int:response_id>/retry")
 @login_required
 def retry_response(mention_id: int, response_id: int):
-    from workers.jobs import enqueue_response
-
     if not current_user.can("agent", "lead"):
         abort(403)
     session = db()
@@ -165,7 +158,7 @@ def retry_response(mention_id: int, response_id: int):
         return _item_page(mention_id, 409)
     response.delivery_status = "pending"
     session.commit()
-    _enqueue_quietly(enqueue_response, response.id, attempt=response.attempts)
+    _enqueue_quietly(response.id, attempt=response.attempts)
     flash("Sending the reply again.", "info")
     return redirect(url_for("work.item", mention_id=mention_id))
 
