@@ -148,6 +148,7 @@ def cron() -> None:
     scheduler.register(jobs.sweep, maintenance, interval=30, job_timeout=120, result_ttl=60)
     scheduler.register(jobs.expire_claims, maintenance, interval=60, job_timeout=60, result_ttl=60)
     scheduler.register(jobs.check_deadlines, maintenance, interval=60, job_timeout=300, result_ttl=60)
+    scheduler.register(jobs.refresh_summaries, maintenance, interval=60, job_timeout=300, result_ttl=60)
     # Hourly, and only when people corrected tags (or labels were imported) since the active model.
     scheduler.register(jobs.retrain, maintenance, interval=3600, job_timeout=jobs.RETRAIN_JOB_TIMEOUT,
                        result_ttl=3600)
@@ -387,7 +388,8 @@ def source_list() -> None:
 @click.option("--intent", default=None)
 @click.option("--network", default=None)
 @click.option("--sentiment", default=None)
-def report(since: str | None, until: str | None, fmt: str, **filters) -> None:
+@click.option("--exact", is_flag=True, help="Compute medians from every item, not from the daily summaries.")
+def report(since: str | None, until: str | None, fmt: str, exact: bool, **filters) -> None:
     """Print response times, SLA attainment and volumes (the report page's figures) as JSON or CSV."""
     import json
 
@@ -397,7 +399,7 @@ def report(since: str | None, until: str | None, fmt: str, **filters) -> None:
     try:
         f = reports.Filters.parse({"since": since, "until": until, **filters})
         with session_scope(_settings().database_url) as session:
-            data = reports.report(session, f)
+            data = reports.report(session, f, exact=exact)
     except reports.ReportError as exc:
         raise click.ClickException(str(exc)) from None
     if fmt == "json":
@@ -405,6 +407,22 @@ def report(since: str | None, until: str | None, fmt: str, **filters) -> None:
     else:
         for line in reports.report_csv(data):
             click.echo(line, nl=False)
+
+
+@main.command()
+def summaries() -> None:
+    """Bring the report summaries up to date now (the worker does it every minute; useful after a big import)."""
+    from triage import summaries as summary_job
+    from triage.db import session_factory
+
+    factory = session_factory(_settings().database_url)
+    total = 0
+    while True:
+        progress = summary_job.refresh(factory, budget_seconds=10)
+        total += progress.days + progress.event_days
+        click.echo(f"summarised {total} days; {progress.waiting} to go")
+        if not progress.waiting:
+            break
 
 
 @main.command()

@@ -255,6 +255,7 @@ def _facts(session: Session, f: Filters, now: datetime, ids: _Ids, *, min_id: in
         case((m.c.status == RESOLVED, sql.seconds(m.c.resolved_at, m.c.posted_at))).label("res_s"),
         fr_state.label("fr_state"), res_state.label("res_state"),
         case((m.c.posted_at_known.is_(False), 1), else_=0).label("from_ingest"),
+        fr_due.label("fr_due"), res_due.label("res_due"),
     ]
     if detail:
         a = Author.__table__
@@ -453,14 +454,23 @@ def _tune(session: Session) -> None:
         session.execute(select(func.set_config("jit", "off", True)))
 
 
-def report(session: Session, f: Filters, *, now: datetime | None = None) -> dict:
-    """All the figures of the report page (and of `triage report`)."""
+def report(session: Session, f: Filters, *, now: datetime | None = None, exact: bool = False) -> dict:
+    """All the figures of the report page (and of `triage report`).
+
+    A long unfiltered range is read from the daily summaries (triage/summaries.py) unless `exact`.
+    """
+    from triage import summaries
+
     now = now or utcnow()
     _tune(session)
     ids = _resolve(session, f)
-    facts = _facts(session, f, now, ids, min_id=_range_bounds(session, f)).subquery("facts")
-    grouped = (_grouped_postgres if session.get_bind().dialect.name == "postgresql" else _grouped_sqlite)(
-        session, facts)
+    summarised = None if exact else summaries.figures(session, f, now)
+    if summarised is None:
+        facts = _facts(session, f, now, ids, min_id=_range_bounds(session, f)).subquery("facts")
+        grouped = (_grouped_postgres if session.get_bind().dialect.name == "postgresql" else _grouped_sqlite)(
+            session, facts)
+    else:
+        grouped = summarised["grouped"]
     names = _names(session)
     by: dict[str, list[dict]] = {}
     for dimension in DIMENSIONS:
@@ -475,9 +485,11 @@ def report(session: Session, f: Filters, *, now: datetime | None = None) -> dict
     return {
         "since": f.since, "until": f.until, "generated_at": now, "filters": f.report_args(),
         "summary": summary, "by": by,
-        "volume": volume(session, f, ids),
-        "backlog": backlog(session, f, ids, now=now),
-        "workload": workload(session, f, ids, by["agent"], names),
+        "volume": summarised["volume"] if summarised else volume(session, f, ids),
+        "backlog": summarised["backlog"] if summarised else backlog(session, f, ids, now=now),
+        "workload": workload(session, f, ids, by["agent"], names, done=summarised["done"] if summarised else None),
+        # Percentiles of a long range come from summary histograms (within 5%); counts are exact either way.
+        "estimated": bool(summarised),
     }
 
 
@@ -550,22 +562,14 @@ def backlog(session: Session, f: Filters, ids: _Ids, *, now: datetime) -> list[d
     return out
 
 
-def workload(session: Session, f: Filters, ids: _Ids, agent_rows: list[dict], names: dict) -> list[dict]:
-    """Per person: items counted for them, what they did in the range (from the audit log), what they hold now."""
-    actions = [a for group in WORKLOAD_ACTIONS.values() for a in group]
-    query = (select(Event.actor_id, Event.action, func.count()).where(
-        Event.created_at >= f.start, Event.created_at < f.end, Event.actor_id.is_not(None),
-        Event.action.in_(actions)).group_by(Event.actor_id, Event.action))
+def workload(session: Session, f: Filters, ids: _Ids, agent_rows: list[dict], names: dict,
+             done: dict[int, dict[str, int]] | None = None) -> list[dict]:
+    """Per person: items counted for them, what they did in the range (from the audit log, unless the summaries
+    gave it as `done`), what they hold now."""
     where = _mention_filters(f, ids)
-    if where:
-        query = query.join(Mention, Mention.id == Event.mention_id).where(*where)
-    if ids.agent not in (None, NONE):
-        query = query.where(Event.actor_id == ids.agent)
-    done: dict[int, dict[str, int]] = {}
-    for actor_id, action, count in session.execute(query):
-        column = next(k for k, group in WORKLOAD_ACTIONS.items() if action in group)
-        done.setdefault(actor_id, {}).setdefault(column, 0)
-        done[actor_id][column] += count
+    if done is None:
+        done = _done(session, f, ids, where)
+
     def open_items_by(column) -> dict[int, int]:
         return dict(session.execute(select(column, func.count()).where(
             column.is_not(None), Mention.status.in_(WORKABLE), *where).group_by(column)).all())
@@ -593,6 +597,24 @@ def workload(session: Session, f: Filters, ids: _Ids, agent_rows: list[dict], na
             "holding": holding.get(user_id, 0), "owning": owning.get(user_id, 0),
         })
     return sorted(rows, key=lambda r: (-(r["items"] + r["replied"] + r["holding"]), r["label"]))
+
+
+def _done(session: Session, f: Filters, ids: _Ids, where: list) -> dict[int, dict[str, int]]:
+    """Per person, what they did in the range, counted from the audit log."""
+    actions = [a for group in WORKLOAD_ACTIONS.values() for a in group]
+    query = (select(Event.actor_id, Event.action, func.count()).where(
+        Event.created_at >= f.start, Event.created_at < f.end, Event.actor_id.is_not(None),
+        Event.action.in_(actions)).group_by(Event.actor_id, Event.action))
+    if where:
+        query = query.join(Mention, Mention.id == Event.mention_id).where(*where)
+    if ids.agent not in (None, NONE):
+        query = query.where(Event.actor_id == ids.agent)
+    done: dict[int, dict[str, int]] = {}
+    for actor_id, action, count in session.execute(query):
+        column = next(k for k, group in WORKLOAD_ACTIONS.items() if action in group)
+        done.setdefault(actor_id, {}).setdefault(column, 0)
+        done[actor_id][column] += count
+    return done
 
 
 # --------------------------------------------------------------------------------- items behind a figure
@@ -771,7 +793,7 @@ def to_json(data: dict) -> dict:
 
     out = {"since": data["since"], "until": data["until"], "filters": data["filters"], **data["summary"],
            "by": data["by"], "volume": data["volume"], "backlog": data["backlog"], "workload": data["workload"],
-           "generated_at": data["generated_at"]}
+           "generated_at": data["generated_at"], "percentiles_estimated": data["estimated"]}
     return plain(out)
 
 

@@ -186,6 +186,15 @@ def check_deadlines() -> dict:
         return sla.check_deadlines(session).as_dict()
 
 
+def refresh_summaries() -> dict:
+    """Rebuild the report summaries of days that changed (run every minute; a backfill carries on next run)."""
+    from triage import summaries
+    from triage.db import session_factory
+
+    settings = load_settings()
+    return summaries.refresh(session_factory(settings.database_url)).as_dict()
+
+
 RETRAIN_JOB_ID = "retrain-now"
 RETRAIN_JOB_TIMEOUT = 1800
 

@@ -14,8 +14,18 @@ from triage.models.mentions import (
 from triage.models.people import ApiToken, Team, User
 from triage.models.queues import Queue, RoutingRule, SlaPolicy
 from triage.models.sources import Delivery, Source
+from triage.models.summaries import (
+    ReportBucket,
+    ReportDay,
+    ReportEventDay,
+    ReportPending,
+    ReportPeriod,
+    ReportStale,
+)
 
 __all__ = [
     "ApiToken", "Author", "Base", "Customer", "Delivery", "Event", "Label", "Mention", "ModelVersion",
-    "Notification", "Queue", "Response", "RoutingRule", "SavedReply", "SlaPolicy", "Source", "Team", "User",
+    "Notification", "Queue", "ReportBucket", "ReportDay", "ReportEventDay", "ReportPending", "ReportPeriod",
+    "ReportStale",
+    "Response", "RoutingRule", "SavedReply", "SlaPolicy", "Source", "Team", "User",
 ]

@@ -38,6 +38,7 @@ def capped(number: int | None) -> str:
 
 
 def register(app) -> None:
+    app.jinja_env.filters["thousands"] = lambda n: "—" if n is None else f"{n:,}"
     app.jinja_env.filters["capped"] = capped
     app.jinja_env.filters["ago"] = ago
     app.jinja_env.filters["compact"] = compact

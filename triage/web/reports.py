@@ -5,6 +5,7 @@ Thin views: they parse the request, call triage.reports / triage.sla, and render
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -68,7 +69,13 @@ class _Links:
                  if v is not None}
         if self.base.keys() & drill.keys():  # a figure's own value replaces the report's filter
             return url_for("reports.report_items", **{**self.base, **drill})
-        return self.prefix + ("&" + urlencode(drill) if drill else "")
+        return self.prefix + "".join(_pair(k, v) for k, v in drill.items())
+
+
+@lru_cache(maxsize=8192)
+def _pair(name: str, value: str) -> str:
+    """'&name=value', encoded once: a year's report repeats each day and name in thousands of links."""
+    return "&" + urlencode({name: value})
 
 
 def _charts(f: reports.Filters, data: dict, link: _Links) -> dict:
