@@ -252,3 +252,18 @@ def test_cli_brings_summaries_up_to_date_and_reports_from_them(db, history, monk
     assert summarised["mentions"] == exact["mentions"] == 600
     assert summarised["sla_attainment"] == exact["sla_attainment"]
     assert _close(exact["first_response_seconds"]["median"], summarised["first_response_seconds"]["median"])
+
+
+def test_one_refresh_at_a_time_on_postgresql(db, settings, history):
+    from sqlalchemy import text
+
+    from triage.db import get_engine
+
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: on SQLite the write lock makes a second refresh wait its turn instead")
+    with get_engine(settings.database_url).connect() as other:
+        other.execute(text("SELECT pg_advisory_lock(:key)"), {"key": summaries.LOCK_KEY})
+        progress = _refresh(settings)
+        assert progress.busy and progress.days == 0
+        other.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": summaries.LOCK_KEY})
+    assert not _refresh(settings).busy

@@ -419,6 +419,8 @@ def summaries() -> None:
     total = 0
     while True:
         progress = summary_job.refresh(factory, budget_seconds=10)
+        if progress.busy:
+            raise click.ClickException("a worker is summarising right now; try again in a minute")
         total += progress.days + progress.event_days
         click.echo(f"summarised {total} days; {progress.waiting} to go")
         if not progress.waiting:

@@ -185,10 +185,11 @@ class Progress:
     event_days: int = 0
     coarse: int = 0  # quarters, months and weeks
     waiting: int = 0  # days still to summarise when the job stopped (it carries on next run)
+    busy: bool = False  # another worker was refreshing: this run did nothing
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("days", "event_days", "coarse", "waiting")} | {
+        return {k: getattr(self, k) for k in ("days", "event_days", "coarse", "waiting", "busy")} | {
             "seconds": round(self.seconds, 2)}
 
 
@@ -336,7 +337,8 @@ def refresh(session_factory, *, now: datetime | None = None, batch_days: int = 1
     while True:
         with session_factory() as session, session.begin():
             if not _lock(session):
-                break  # another worker is refreshing
+                progress.busy = True
+                break
             now_ = now or utcnow()
             days, event_days, top = _todo(session, now_)
             batch, event_batch = days[:batch_days], event_days[:batch_days * 4]
@@ -367,7 +369,7 @@ class Coverage:
     """Which days of a report's range its summaries answer, and which need the mentions."""
 
     days: set[date] = field(default_factory=set)  # summarised days in the range
-    coarse: list[tuple[str, date]] = field(default_factory=list)  # (span, start): past months and weeks in range
+    coarse: list[tuple[str, date]] = field(default_factory=list)  # (span, start): past periods wholly in range
     live: set[date] = field(default_factory=set)  # days (of the whole history) to compute from the mentions
     history: tuple[date, date] | None = None  # first mention day .. today
     mentions: int = 0  # mentions in the summarised days of the range
