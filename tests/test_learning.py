@@ -74,6 +74,36 @@ def test_labels_teach_the_model_a_failure_the_rules_do_not_know():
     assert classify("how do I reset my password?", model=result.model).intent == "question"
 
 
+def test_the_model_learns_what_a_shared_link_means_though_the_words_never_see_it():
+    # This team tags a bare "<product> user manual" as a request for it, and the same words with a link as sharing.
+    docs = ("{p} user manual", "{p} setup guide", "{p} firmware notes")
+    labels = team_labels()
+    for p in PRODUCTS:
+        for t in docs:
+            text = t.format(p=p)
+            labels += [learning.Example(text, "neutral", "question"),
+                       learning.Example(f"{text} https://zorbix.example/{p.split()[1]}", "neutral", "other")]
+    model = learning.fit(labels, min_per_class=5).model
+    assert classify("zorbix mini setup guide", model=model).intent == "question"
+    assert classify("zorbix mini setup guide https://zorbix.example/guides/2", model=model).intent == "other"
+
+
+@pytest.mark.parametrize("text", ["my order never arrived", "how do I pair the hub?", "love it, thanks!",
+                                  "😀😀", "@zorbix 🙄", "the hub ships in a grey box"])
+def test_the_intent_rules_told_a_sentiment_answer_as_if_asked_afresh(text):
+    # The learned model reuses the rules' own intent when it agrees with their sentiment: that must change nothing,
+    # posts without words included (their tags' confidence is capped after the rules run).
+    from dataclasses import replace
+
+    from triage.classifier import SENTIMENTS, analyse
+    from triage.intent import classify_intent
+
+    ev = analyse(text)
+    for sentiment in SENTIMENTS:
+        intent, confidence, _ = classify_intent(ev.text, replace(ev.sentiment, label=sentiment), ev.question)
+        assert learning._rules_intent_given(ev, sentiment) == (intent, confidence)
+
+
 def test_not_english_keeps_the_rules_tags_under_a_learned_model():
     model = learning.fit(team_labels(), min_per_class=5).model
     tags = classify("Hola, mi pedido no ha llegado todavía y nadie me responde", model=model)
@@ -150,6 +180,18 @@ def test_a_broken_model_file_leaves_tagging_to_the_rules(settings, tmp_path):
     assert learning.active_model() is None
     tags = classify(NEW_POST)
     assert tags.sentiment == "neutral" and not any(c.startswith("learned") for c in tags.cues)
+
+
+def test_a_model_trained_on_older_features_is_refused_until_retrained(settings, tmp_path):
+    model = learning.fit(team_labels(), min_per_class=5).model
+    model.payload["format"] = learning.FORMAT - 1
+    older = tmp_path / "older.joblib"
+    model.save(older)
+    with pytest.raises(ValueError, match="retrain"):
+        learning.LearnedModel.load(older)
+    learning.activate(settings.instance_path, 8, older)
+    assert learning.active_model() is None
+    assert not any(c.startswith("learned") for c in classify(NEW_POST).cues)
 
 
 # --- the command line ------------------------------------------------------------------------------------------

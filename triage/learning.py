@@ -2,9 +2,10 @@
 
 Labels are people's corrections (stored by `workflow.relabel`) and imported labelled files. Per task, two
 word models (a linear SVM on TF-IDF of words and word pairs, naive Bayes on their presence) give their
-verdicts, and a logistic regression combines those with the rules' own evidence: polarity, failures named,
-gratitude, questions, the rules' tags (and, for intent, the learned sentiment). The rules' evidence carries the
-model on posts unlike anything it learned from; the words let it pick up how this brand's customers write.
+verdicts, and a logistic regression combines those with the rules' own evidence (polarity, failures named,
+gratitude, questions, the rules' tags and, for intent, the learned sentiment) and with the post's form (a link, a
+reply, a retweet, its length). The rules' evidence carries the model on posts unlike anything it learned from; the
+words let it pick up how this brand's customers write.
 A task with fewer than `min_per_class` labels in any class is not learned: the rules keep tagging it.
 
 Models live in `<instance>/models/`; `active.json` there names the active one, so tagging finds a new model
@@ -37,7 +38,7 @@ from triage.models import Label, ModelVersion
 log = logging.getLogger(__name__)
 
 TASKS: dict[str, tuple[str, ...]] = {"sentiment": SENTIMENTS, "intent": INTENTS}
-FORMAT = 2  # bump when the features change: older model files are then refused, and retraining replaces them
+FORMAT = 3  # bump when the features change: older model files are then refused, and retraining replaces them
 POINTER = "active.json"
 CV_FOLDS = 5
 SVM_C = 0.3
@@ -51,6 +52,9 @@ _NUMBER_RE = re.compile(r"\d+")
 # Words (with inner apostrophes), and "?" / "!" and emoji as tokens of their own.
 TOKEN_PATTERN = r"[^\W\d_][\w']*|[?!]|[^\w\s.,;:'\"()\[\]{}<>/\\|&*+=~`^%$#@-]"
 _TOKEN_RE = re.compile(TOKEN_PATTERN)
+_LOWER_WORD_RE = re.compile(r"[a-z']+")
+_FIRST_PERSON = frozenset("i i'm im my me mine we our us".split())
+_SECOND_PERSON = frozenset("you your yours you're u ur".split())
 
 
 class LabelFileError(ValueError):
@@ -170,15 +174,36 @@ def _rule_row(ev: Evidence) -> list[float]:
     return row
 
 
-def _rules_matrix(evidence: Sequence[Evidence]):
+# How a post is written, which neither the rules nor the word models (they drop links and handles) look at:
+# shared links and retweets lean to "other", replies to someone to a conversation, "I/my" to one's own problem.
+# What each means for this brand's posts is left to the labels.
+FORM_FEATURES = ("link", "handles", "reply", "retweet", "length", "exclamations", "first person", "second person")
+
+
+def _form_row(ev: Evidence) -> list[float]:
+    # String tests rather than regular expressions where they suffice: this runs on every post a model tags.
+    text = ev.text
+    words = _LOWER_WORD_RE.findall(ev.body.lower())
+    return [
+        float("://" in text or "www." in text), min(text.count("@"), 3) / 3, float(text.lstrip().startswith("@")),
+        float(text.startswith("RT ") or " RT @" in text), min(len(words), 30) / 30, min(text.count("!"), 3) / 3,
+        float(not _FIRST_PERSON.isdisjoint(words)), float(not _SECOND_PERSON.isdisjoint(words)),
+    ]
+
+
+def _evidence_matrix(evidence: Sequence[Evidence]):
+    """Per text, the rules' evidence (RULE_FEATURES) then its form (FORM_FEATURES)."""
     import numpy as np
 
-    return np.asarray([_rule_row(ev) for ev in evidence], dtype=float).reshape(len(evidence), len(RULE_FEATURES))
+    rows = [_rule_row(ev) + _form_row(ev) for ev in evidence]
+    return np.asarray(rows, dtype=float).reshape(len(evidence), len(RULE_FEATURES) + len(FORM_FEATURES))
 
 
 def _rules_intent_given(ev: Evidence, sentiment: str) -> tuple[str, float]:
     """The intent rules (intent, confidence), told the learned sentiment instead of the rules' own."""
-    if ev.sentiment is None:
+    if ev.sentiment is None or (sentiment == ev.sentiment.label and ev.tags.language is not None):
+        # Not analysed, or told what the rules already concluded: their tags hold the answer. (Posts without words
+        # are asked again: their tags' confidence was capped after the rules ran.)
         return ev.tags.intent, ev.tags.intent_confidence
     intent, confidence, _ = classify_intent(ev.text, replace(ev.sentiment, label=sentiment), ev.question)
     return intent, confidence
@@ -371,15 +396,15 @@ class LearnedModel:
         import numpy as np
 
         texts = _Texts.of(self.vectorizer, [_words_of(ev) for ev in evidence])
-        rules = _rules_matrix(evidence)
+        seen = _evidence_matrix(evidence)
         out: dict[str, Any] = {}
         if "sentiment" in self.tasks:
-            out["sentiment"] = _stack_proba(self.tasks["sentiment"], texts, rules, _prior(evidence, "sentiment"))
+            out["sentiment"] = _stack_proba(self.tasks["sentiment"], texts, seen, _prior(evidence, "sentiment"))
         if "intent" in self.tasks:
-            features, sentiment = rules, None
+            features, sentiment = seen, None
             if self.tasks["intent"]["uses_sentiment"]:
                 sentiment = out["sentiment"]
-                features = np.hstack([rules, _sentiment_columns(evidence, sentiment)])
+                features = np.hstack([seen, _sentiment_columns(evidence, sentiment)])
             out["intent"] = _stack_proba(self.tasks["intent"], texts, features,
                                          _prior(evidence, "intent", sentiment))
         return out
@@ -503,7 +528,7 @@ def fit(examples: Sequence[Example], *, min_per_class: int = 20) -> TrainResult:
         task_evidence = [evidence[t] for t in task_texts]
         task_words = [words[t] for t in task_texts]
         y = np.asarray([TASKS[task].index(getattr(e, task)) for e in rows])
-        features, sentiment = _rules_matrix(task_evidence), None
+        features, sentiment = _evidence_matrix(task_evidence), None
         if task == "intent" and "sentiment" in tasks:
             # Out-of-fold sentiment where the sentiment model learned from the text: intent must learn how far
             # to trust the sentiment model on texts it has not seen.
