@@ -295,6 +295,22 @@ def test_scheduled_retrain_runs_only_when_labels_came_in(db, monkeypatch):
     assert jobs.retrain(force=True)["version"] > first["version"]  # the button retrains anyway
 
 
+def test_scheduled_retrain_replaces_a_model_this_version_cannot_read(db, settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRIAGE_MIN_LABELS_PER_CLASS", "5")
+    learning.import_labels(db, team_labels())
+    db.commit()
+    first = jobs.retrain()
+    model = learning.fit(team_labels(), min_per_class=5).model
+    model.payload["format"] = learning.FORMAT - 1  # as an older triage wrote it
+    older = tmp_path / "older.joblib"
+    model.save(older)
+    learning.activate(settings.instance_path, first["version"], older)
+    assert learning.active_model() is None  # the rules tag meanwhile
+    again = jobs.retrain()
+    assert again["trained"] and again["version"] > first["version"]
+    assert learning.active_model() is not None
+
+
 # --- the model page --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("role", "status"), [("agent", 403), ("supervisor", 403), ("lead", 200), ("admin", 200)])

@@ -201,12 +201,14 @@ RETRAIN_JOB_TIMEOUT = 1800
 
 def retrain(force: bool = False) -> dict:
     """Train a model on every stored label and make it active; unless `force`, only when labels came in since the
-    active model was trained (the hourly run)."""
+    active model was trained or the active model cannot be read (the hourly run)."""
     from triage import learning
 
     settings = load_settings()
     with session_scope(settings.database_url) as session:
-        if not force and not learning.labels_waiting(session):
+        unreadable = learning.active_version(session) is not None and learning.active_model(
+            settings.instance_path) is None  # e.g. written by an older triage: the rules are tagging meanwhile
+        if not force and not unreadable and not learning.labels_waiting(session):
             return {"trained": False, "reason": "no new labels since the active model"}
         version, result = learning.train(session, settings)
     if version is None:
