@@ -174,8 +174,8 @@ def run(database_url: str, count: int) -> None:
         year = f"since={first_day}&until={today}"
         rows = [
             (f"report page, default range: last 7 days ({in_range[7]:,} mentions)", "/reports", 6, True),
-            (f"report page, last 30 days ({in_range[30]:,} mentions)", f"/reports?{month}", 4, False),
-            (f"report page, whole year ({in_range[366]:,} mentions)", f"/reports?{year}", 2, False),
+            (f"report page, last 30 days ({in_range[30]:,} mentions)", f"/reports?{month}", 4, True),
+            (f"report page, whole year ({in_range[366]:,} mentions)", f"/reports?{year}", 3, True),
             ("report page, last 7 days, one queue", "/reports?queue=complaints", 4, True),
             ("drill-down: breached items, last 7 days", "/reports/items?breached=first_response", 4, True),
             ("CSV: table by agent, last 30 days", f"/reports/export/agent.csv?{month}", 3, False),
