@@ -103,6 +103,7 @@ class _Run:
         session.execute(create)
         self.facts = create.table
         self.sql = reports._Sql(session)
+        self._counted: dict[str, list] = {}
 
     def close(self) -> None:
         self.session.execute(text(f"DROP TABLE IF EXISTS {self.name}"))
@@ -113,6 +114,12 @@ class _Run:
         key = literal("") if dim == "all" else _key(facts.c[DIMS[dim]])
         return (select(facts.c.day, literal(dim).label("dim"), key.label("key"), *reports._aggregates(facts))
                 .group_by(facts.c.day, *([] if dim == "all" else [facts.c[DIMS[dim]]])))
+
+    def count_rows(self, dim: str) -> list:
+        """The rows of `counts(dim)`, read once however many of the report's tables need them."""
+        if dim not in self._counted:
+            self._counted[dim] = list(self.session.execute(self.counts(dim)).mappings())
+        return self._counted[dim]
 
     def buckets(self, dim: str, measure: int, *, by_day: bool = True):
         """([span, period,] dim, key, measure, bucket, n) for one dimension and measure, per day or in all."""
@@ -449,8 +456,7 @@ def figures(session: Session, f: reports.Filters, now: datetime) -> dict | None:
     runs = [_Run(session, a, b, now) for a, b in _runs(live_in_range)]
     try:
         return {"grouped": _grouped(session, f, cover, runs, now), "volume": _volume(session, f, cover, runs),
-                "backlog": _backlog(session, f, cover, now), "done": _done(session, f, now),
-                "live_days": len(live_in_range)}
+                "backlog": _backlog(session, f, cover, now), "done": _done(session, f, now)}
     finally:
         for run in runs:
             run.close()
@@ -465,7 +471,7 @@ def _grouped(session: Session, f: reports.Filters, cover: Coverage, runs: list[_
     rows = list(session.execute(query).mappings())
     for run in runs:
         for dim in GROUPED:
-            rows += list(session.execute(run.counts(dim)).mappings())
+            rows += run.count_rows(dim)
     for row in rows:
         _merge_counts(totals[(row["dim"], row["key"])], row)
     overdue = _overdue(session, f, cover, now, by="key")
@@ -474,7 +480,7 @@ def _grouped(session: Session, f: reports.Filters, cover: Coverage, runs: list[_
     hist: dict[tuple[str, str, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for dim, key, measure, bucket, n in _bucket_rows(session, cover, runs):
         hist[(dim, key, measure)][bucket] += int(n)
-    out: dict[str, list[dict]] = {"all": [], "day": []}
+    out: dict[str, list[dict]] = {"all": []}
     for (dim, key), counts in totals.items():
         row = dict(counts)
         for measure, (prefix, _) in MEASURES.items():
@@ -558,7 +564,7 @@ def _day_rows(session: Session, f: reports.Filters, cover: Coverage, runs: list[
                             **{c: getattr(row, c) for c in ("fr_median", "fr_p90", "res_median", "res_p90")}})
     for run in runs:
         figures = run.percentiles()
-        for row in session.execute(run.counts("all")).mappings():
+        for row in run.count_rows("all"):
             day = reports._as_date(row["day"])
             out.append({"day": day, **{c: row[c] for c in COUNTS},
                         **{f"{p}_{k}": figures.get(day, {}).get(f"{p}_{k}") for p in ("fr", "res")
@@ -576,7 +582,7 @@ def _volume(session: Session, f: reports.Filters, cover: Coverage, runs: list[_R
             counts[(dim, reports._as_date(day), key or reports.NONE)] += n
     for run in runs:
         for dim in ("intent", "sentiment"):
-            for row in session.execute(run.counts(dim)).mappings():
+            for row in run.count_rows(dim):
                 counts[(dim, reports._as_date(row["day"]), row["key"] or reports.NONE)] += row["mentions"]
     out = {}
     for dim in ("intent", "sentiment"):
@@ -589,7 +595,7 @@ def _volume(session: Session, f: reports.Filters, cover: Coverage, runs: list[_R
 def _backlog(session: Session, f: reports.Filters, cover: Coverage, now: datetime) -> list[dict]:
     """Open at the end of each day = posted by then, minus closed by then, over the whole history."""
     d = ReportDay
-    first, today = cover.history
+    first, _ = cover.history
     arrivals: dict[date, int] = defaultdict(int)
     closures: dict[date, int] = defaultdict(int)
     query = select(d.day, d.dim, d.key, d.mentions).where(d.dim.in_(("all", "closed")))
