@@ -237,3 +237,23 @@ def test_module_runs_as_a_filter_without_nltk_corpora(tmp_path):
     assert [r["id"] for r in records] == [1, None, 2, 3]
     assert records[0]["intent"] == "complaint" and records[2]["intent"] == "question"
     assert "error" in records[1] and "intent" in records[3]
+
+
+def test_tagging_loads_textblobs_engine_without_nltk_and_textblob_still_imports_whole():
+    # The engine is loaded without textblob/__init__ (which pulls in NLTK and SciPy: seconds at every start);
+    # the package must still import as usual afterwards, and score as the engine does.
+    script = (
+        "import sys\n"
+        "from triage.classifier import classify\n"
+        "classify('not a good day')\n"
+        "print('nltk' in sys.modules, 'textblob' in sys.modules)\n"
+        "from triage.sentiment import _pattern_sentiment\n"
+        "import textblob.en\n"
+        "from textblob import TextBlob\n"
+        "text = 'the crew was really not helpful, awful day'\n"
+        "print(textblob.en.sentiment('awful') == _pattern_sentiment('awful'), tuple(TextBlob(text).sentiment) == "
+        "tuple(_pattern_sentiment(text))[:2])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False", "True", "True"]

@@ -104,6 +104,57 @@ def test_the_intent_rules_told_a_sentiment_answer_as_if_asked_afresh(text):
         assert learning._rules_intent_given(ev, sentiment) == (intent, confidence)
 
 
+def test_the_word_models_score_as_scikit_learn_does():
+    # Tagging keeps what scikit-learn fitted as arrays; its TF-IDF, SVM and naive Bayes must come out the same.
+    import numpy as np
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+    from sklearn.naive_bayes import MultinomialNB
+    from sklearn.svm import LinearSVC
+
+    labels = team_labels()
+    words = [t.lower() for t in [e.text for e in labels] + ["blinking blinking amber!! ??", "", "nothing known"]]
+    y = np.asarray([learning.SENTIMENTS.index(e.sentiment) for e in labels])
+    vocabulary = learning._Vocabulary(words[: len(labels)])
+    reference = CountVectorizer(token_pattern=learning.TOKEN_PATTERN, ngram_range=(1, 2), lowercase=False,
+                                min_df=1).fit(words[: len(labels)])
+    assert vocabulary.index == reference.vocabulary_
+    texts = learning._Texts.of(vocabulary, words)
+    assert (texts.counts != reference.transform(words)).nnz == 0
+    assert texts.totals[-3:].tolist() == [13, 0, 3]  # 7 tokens ("!" and "?" each one) and 6 pairs; none; 2 and 1
+
+    models = learning._WordModels(texts[: len(labels)], y)
+    tfidf = TfidfTransformer(sublinear_tf=True).fit(texts.counts[: len(labels)])
+    assert np.allclose(models._tfidf(texts.counts).toarray(), tfidf.transform(texts.counts).toarray())
+    # (Fitted on the same matrix: liblinear stops at a tolerance, so its solution moves with the last float bit.)
+    svm = LinearSVC(C=learning.SVM_C, class_weight="balanced", random_state=0).fit(
+        models._tfidf(texts.counts[: len(labels)]), y)
+    nb = MultinomialNB(alpha=learning.NB_ALPHA).fit((texts.counts[: len(labels)] > 0).astype(float), y)
+    log_p = nb.predict_log_proba((texts.counts > 0).astype(float))
+    nb_columns = np.maximum(log_p - log_p.max(axis=1, keepdims=True), -learning.NB_CLIP) / learning.NB_CLIP
+    coverage = models.columns(texts)[:, -1:]
+    expected = np.hstack([svm.decision_function(models._tfidf(texts.counts)), nb_columns]) * coverage
+    assert np.allclose(models.columns(texts)[:, :-1], expected, atol=1e-6)
+    assert coverage[-2:].ravel().tolist() == [0.0, 0.0]  # no words, and words never seen: the rules decide
+
+
+def test_tagging_with_a_saved_model_loads_neither_scikit_learn_nor_nltk(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "model.joblib"
+    learning.fit(team_labels(), min_per_class=5).model.save(path)
+    script = (
+        "import sys\n"
+        "from triage.classifier import classify\n"
+        "from triage.learning import LearnedModel\n"
+        f"tags = classify({NEW_POST!r}, model=LearnedModel.load({str(path)!r}))\n"
+        "print(tags.sentiment, tags.intent, *sorted(m for m in ('sklearn', 'nltk', 'joblib') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["negative", "complaint"]
+
+
 def test_not_english_keeps_the_rules_tags_under_a_learned_model():
     model = learning.fit(team_labels(), min_per_class=5).model
     tags = classify("Hola, mi pedido no ha llegado todavía y nadie me responde", model=model)

@@ -17,12 +17,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,7 @@ from triage.models import Label, ModelVersion
 log = logging.getLogger(__name__)
 
 TASKS: dict[str, tuple[str, ...]] = {"sentiment": SENTIMENTS, "intent": INTENTS}
-FORMAT = 3  # bump when the features change: older model files are then refused, and retraining replaces them
+FORMAT = 4  # bump when the features change: older model files are then refused, and retraining replaces them
 POINTER = "active.json"
 CV_FOLDS = 5
 SVM_C = 0.3
@@ -240,12 +242,40 @@ def _prior(evidence: Sequence[Evidence], task: str, sentiment_proba=None):
     return np.log(rows)
 
 
-def _new_vectorizer(n_texts: int):
-    from sklearn.feature_extraction.text import CountVectorizer
-
+def _grams(words: str) -> list[str]:
     # Word pairs as well as words: "not helpful", "no one", "thank you" carry what single words miss.
-    return CountVectorizer(token_pattern=TOKEN_PATTERN, ngram_range=(1, 2), min_df=2 if n_texts >= 200 else 1,
-                           lowercase=False)
+    tokens = _TOKEN_RE.findall(words)
+    return tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
+
+
+class _Vocabulary:
+    """The words and word pairs of the training texts (those in two texts or more, given 200 texts), a column
+    each. Tagging needs only this and NumPy: loading scikit-learn would cost a second at every start."""
+
+    def __init__(self, texts: Sequence[str]):
+        seen = Counter(g for text in texts for g in set(_grams(text)))
+        min_df = 2 if len(texts) >= 200 else 1
+        self.index = {g: i for i, g in enumerate(sorted(g for g, n in seen.items() if n >= min_df))}
+
+    def counts(self, texts: Sequence[str]):
+        """Texts x vocabulary, how often each text holds each column's word or pair; and per text, how many words
+        and pairs it holds in all, known or not."""
+        import numpy as np
+        from scipy.sparse import csr_matrix
+
+        index = self.index
+        rows: list[int] = []
+        columns: list[int] = []
+        totals = np.empty(len(texts))
+        for row, text in enumerate(texts):
+            grams = _grams(text)
+            totals[row] = len(grams)
+            known = [index[g] for g in grams if g in index]
+            columns += known
+            rows += [row] * len(known)
+        counts = csr_matrix((np.ones(len(columns)), (rows, columns)), shape=(len(texts), len(index)))
+        counts.sum_duplicates()
+        return counts, totals
 
 
 @dataclass
@@ -256,11 +286,8 @@ class _Texts:
     totals: Any  # words and word pairs per text, known to the vocabulary or not
 
     @classmethod
-    def of(cls, vectorizer, words: Sequence[str]) -> _Texts:
-        import numpy as np
-
-        n = np.asarray([len(_TOKEN_RE.findall(w)) for w in words], dtype=float)
-        return cls(vectorizer.transform(words), np.maximum(2 * n - 1, 0))
+    def of(cls, vocabulary: _Vocabulary, words: Sequence[str]) -> _Texts:
+        return cls(*vocabulary.counts(words))
 
     def __getitem__(self, rows) -> _Texts:
         return _Texts(self.counts[rows], self.totals[rows])
@@ -270,7 +297,8 @@ class _WordModels:
     """Two views of the words: a linear SVM on TF-IDF, and naive Bayes on presence, which is surer on few labels.
 
     Their verdicts are scaled by how much of a text they know: on a post made of words they never saw, they
-    fall silent and the rules decide.
+    fall silent and the rules decide. scikit-learn fits them; what they learned is kept as arrays, so tagging
+    is a few matrix products.
     """
 
     def __init__(self, texts: _Texts, y):
@@ -280,21 +308,44 @@ class _WordModels:
         from sklearn.svm import LinearSVC
 
         counts = texts.counts
-        self.tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
-        self.svm = LinearSVC(C=SVM_C, class_weight="balanced").fit(self.tfidf.transform(counts), y)
-        self.nb = MultinomialNB(alpha=NB_ALPHA).fit((counts > 0).astype(np.float64), y)
-        self.known = (self.nb.feature_count_.sum(axis=0) > 0).astype(np.float64)
+        self.idf = TfidfTransformer(sublinear_tf=True).fit(counts).idf_
+        # A fixed seed for liblinear's shuffling: the same labels train the same model.
+        svm = LinearSVC(C=SVM_C, class_weight="balanced", random_state=0).fit(self._tfidf(counts), y)
+        self.svm_weights, self.svm_bias = svm.coef_.T, svm.intercept_
+        nb = MultinomialNB(alpha=NB_ALPHA).fit(_presence(counts), y)
+        self.nb_weights, self.nb_bias = nb.feature_log_prob_.T, nb.class_log_prior_
+        self.known = (nb.feature_count_.sum(axis=0) > 0).astype(np.float64)
+
+    def _tfidf(self, counts):
+        """TF-IDF as scikit-learn's TfidfTransformer(sublinear_tf=True) computes it: 1 + log(count), times the
+        word's idf, each row scaled to unit length."""
+        import numpy as np
+
+        x = counts.astype(np.float64)
+        x.data = (1.0 + np.log(x.data)) * self.idf[x.indices]  # idf is at least 1: no row of words sums to 0
+        row = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+        x.data /= np.sqrt(np.bincount(row, weights=x.data ** 2, minlength=x.shape[0]))[row]
+        return x
 
     def columns(self, texts: _Texts):
         import numpy as np
 
         counts = texts.counts
         coverage = np.minimum(1.0, (counts @ self.known) / np.maximum(texts.totals, 1.0)).reshape(-1, 1)
-        log_p = self.nb.predict_log_proba((counts > 0).astype(np.float64))
+        log_p = _presence(counts) @ self.nb_weights + self.nb_bias  # naive Bayes, up to each row's constant
         # Relative, clipped log-probabilities: naive Bayes is overconfident, its ranking is what helps.
         nb = np.maximum(log_p - log_p.max(axis=1, keepdims=True), -NB_CLIP) / NB_CLIP
-        verdicts = np.hstack([self.svm.decision_function(self.tfidf.transform(counts)), nb])
+        verdicts = np.hstack([self._tfidf(counts) @ self.svm_weights + self.svm_bias, nb])
         return np.hstack([verdicts * coverage, coverage])
+
+
+def _presence(counts):
+    """1 where a text holds the column's word or pair."""
+    import numpy as np
+
+    present = counts.astype(np.float64)
+    present.data[:] = 1.0
+    return present
 
 
 def _inner_columns(texts: _Texts, y, folds: int):
@@ -381,7 +432,7 @@ class LearnedModel:
             raise ValueError(f"model file format {payload.get('format')!r}, this triage reads {FORMAT}; retrain")
         self.payload = payload
         self.version: int | None = payload.get("version")
-        self.vectorizer = payload["vectorizer"]
+        self.vocabulary: _Vocabulary = payload["vocabulary"]
         self.tasks: dict[str, dict] = payload["tasks"]  # task -> {"words", "combiner", "uses_sentiment"}
 
     @property
@@ -395,7 +446,7 @@ class LearnedModel:
         """Per learned task, probabilities with columns in the order of TASKS[task], one row per text."""
         import numpy as np
 
-        texts = _Texts.of(self.vectorizer, [_words_of(ev) for ev in evidence])
+        texts = _Texts.of(self.vocabulary, [_words_of(ev) for ev in evidence])
         seen = _evidence_matrix(evidence)
         out: dict[str, Any] = {}
         if "sentiment" in self.tasks:
@@ -444,19 +495,17 @@ class LearnedModel:
         return result
 
     def save(self, path: Path) -> None:
-        import joblib
-
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        joblib.dump(self.payload, tmp)
+        with tmp.open("wb") as f:
+            pickle.dump(self.payload, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Path) -> LearnedModel:
         """Read a model file (a pickle: load only files this install or someone you trust wrote)."""
-        import joblib
-
-        payload = joblib.load(path)
+        with Path(path).open("rb") as f:
+            payload = pickle.load(f)  # noqa: S301 - the model store is the install's own
         if not isinstance(payload, dict):
             raise ValueError("not a triage model file")
         return cls(payload)
@@ -486,7 +535,7 @@ def _cross_validate(words: list[str], features, prior, y, classes: tuple[str, ..
     folds = _folds(y)
     oof = np.zeros((len(y), len(classes)))
     for fit_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=0).split(np.zeros(len(y)), y):
-        texts = _Texts.of(_new_vectorizer(len(fit_idx)).fit([words[i] for i in fit_idx]), words)
+        texts = _Texts.of(_Vocabulary([words[i] for i in fit_idx]), words)
         part = _fit_stack(texts[fit_idx], features[fit_idx], prior[fit_idx], y[fit_idx])
         oof[test_idx] = _stack_proba(part, texts[test_idx], features[test_idx], prior[test_idx])
     predicted = oof.argmax(axis=1)
@@ -520,7 +569,7 @@ def fit(examples: Sequence[Example], *, min_per_class: int = 20) -> TrainResult:
 
     evidence = {text: analyse(text) for text in dict.fromkeys(e.text for rows in learnable.values() for e in rows)}
     words = {text: _words_of(ev) for text, ev in evidence.items()}
-    vectorizer = _new_vectorizer(len(words)).fit(list(words.values()))
+    vocabulary = _Vocabulary(list(words.values()))
     tasks: dict[str, dict] = {}
     sentiment_oof: dict[str, Any] = {}
     for task, rows in learnable.items():
@@ -532,18 +581,18 @@ def fit(examples: Sequence[Example], *, min_per_class: int = 20) -> TrainResult:
         if task == "intent" and "sentiment" in tasks:
             # Out-of-fold sentiment where the sentiment model learned from the text: intent must learn how far
             # to trust the sentiment model on texts it has not seen.
-            full = _stack_proba(tasks["sentiment"], _Texts.of(vectorizer, task_words), features,
+            full = _stack_proba(tasks["sentiment"], _Texts.of(vocabulary, task_words), features,
                                 _prior(task_evidence, "sentiment"))
             sentiment = np.asarray([sentiment_oof.get(t, full[i]) for i, t in enumerate(task_texts)])
             features = np.hstack([features, _sentiment_columns(task_evidence, sentiment)])
         prior = _prior(task_evidence, task, sentiment)
         scores[task], oof = _cross_validate(task_words, features, prior, y, TASKS[task])
-        part = _fit_stack(_Texts.of(vectorizer, task_words), features, prior, y)
+        part = _fit_stack(_Texts.of(vocabulary, task_words), features, prior, y)
         part["uses_sentiment"] = sentiment is not None
         tasks[task] = part
         if task == "sentiment":
             sentiment_oof = {t: oof[i] for i, t in enumerate(task_texts)}
-    model = LearnedModel({"format": FORMAT, "version": None, "vectorizer": vectorizer, "tasks": tasks,
+    model = LearnedModel({"format": FORMAT, "version": None, "vocabulary": vocabulary, "tasks": tasks,
                           "trained_at": utcnow().isoformat(), "counts": counts, "scores": scores})
     return TrainResult(model, len(examples), counts, scores, min_per_class)
 

@@ -7,12 +7,39 @@ service-failure, gratitude, emoji and sarcasm knowledge that holds for any brand
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import re
+import sys
+import types
 from dataclasses import dataclass, field
 
-# The engine behind TextBlob's default PatternAnalyzer, called directly: one call yields both the score and
-# the assessments used for negation cues, and it needs no NLTK corpora.
-from textblob.en import sentiment as _pattern_sentiment
+
+def _load_pattern_sentiment():
+    """The engine behind TextBlob's default PatternAnalyzer (`textblob.en.sentiment`), called directly: one call
+    yields both the score and the assessments used for negation cues, and it needs no NLTK corpora.
+
+    `textblob/__init__.py` imports TextBlob's blob classes and through them NLTK and SciPy's statistics, about
+    2 s at every start of a worker or of `triage classify`, for nothing this engine uses. So `textblob.en` is
+    imported under a bare stand-in for its package, and all of it is then taken out of `sys.modules` again: a
+    later `import textblob` anywhere imports the real package afresh.
+    """
+    if "textblob" in sys.modules:
+        return importlib.import_module("textblob.en").sentiment
+    spec = importlib.util.find_spec("textblob")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("textblob is not installed")
+    stand_in = types.ModuleType("textblob")
+    stand_in.__path__ = list(spec.submodule_search_locations)
+    sys.modules["textblob"] = stand_in
+    try:
+        return importlib.import_module("textblob.en").sentiment
+    finally:
+        for name in [n for n in sys.modules if n == "textblob" or n.startswith("textblob.")]:
+            del sys.modules[name]
+
+
+_pattern_sentiment = _load_pattern_sentiment()
 
 SENTIMENTS = ("negative", "neutral", "positive")
 
