@@ -247,13 +247,38 @@ def test_tagging_loads_textblobs_engine_without_nltk_and_textblob_still_imports_
         "from triage.classifier import classify\n"
         "classify('not a good day')\n"
         "print('nltk' in sys.modules, 'textblob' in sys.modules)\n"
-        "from triage.sentiment import _pattern_sentiment\n"
+        "from triage.sentiment import _lexicon_tokens, _pattern_sentiment\n"
         "import textblob.en\n"
         "from textblob import TextBlob\n"
-        "text = 'the crew was really not helpful, awful day'\n"
-        "print(textblob.en.sentiment('awful') == _pattern_sentiment('awful'), tuple(TextBlob(text).sentiment) == "
-        "tuple(_pattern_sentiment(text))[:2])\n"
+        "texts = ['the crew was really not helpful, awful day', 'not bad at all!!', 'great (!) another delay :(',\n"
+        "         'very very good :-) thanks', \"i don't love it. it's u.s. made... meh\", 'awful', '']\n"
+        "print(textblob.en.sentiment('awful') == _pattern_sentiment('awful'),\n"
+        "      all(tuple(TextBlob(t).sentiment) == tuple(_pattern_sentiment(_lexicon_tokens(t)))[:2] for t in texts))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False", "True", "True"]
+
+
+def test_the_lexicon_sees_the_words_textblobs_own_tokenizer_finds():
+    # The fast path must give the pattern engine exactly the tokens its own tokenizer would, on any text.
+    import random
+
+    from triage.sentiment import _EMOTICON_CHAR_RE, _find_tokens, _lexicon_tokens
+
+    fragments = ["not", "good", "can't", "won't", "it's", "i'd", "we're", "n't", "e.g.", "etc.", "u.s.", "a.", "mr.",
+                 "no.", "great", "...", "..", ".", ",", "!", "?", "!!", "?!", "'", '"', "\u201c", "\u201d", "\u2018",
+                 "\u2019", "-", "--", "&", "$5", "#fail", "@", "*", "+", "|", "~", "_", "`", "[", "]", "{", "}", "^",
+                 "(", ")", "(!)", ":", ";", "=", "<3", ":-)", ":(", ";)", ":'(", ">:[", "8)", "\u00b0", "\u2665",
+                 "\u2026", "\U0001f621", "3.5", "x", "d", "p", " ", "  ", "\n", "\n\n", "\r\n", "\t"]
+    rng = random.Random(4)
+    texts = ["", " ", "thanks for nothing...", "i didn't like it. at all!", "worst. flight. ever.",
+             "it is not a good day (!) :-) ok"]
+    for _ in range(20_000):
+        texts.append("".join(rng.choice(fragments) + rng.choice(("", " ", " ", "")) for _ in range(rng.randint(1, 12))))
+    fast = 0
+    for text in texts:
+        lower = text.lower()
+        fast += _EMOTICON_CHAR_RE.search(lower) is None
+        assert _lexicon_tokens(lower) == " ".join(_find_tokens(lower)).split(), text
+    assert 2_000 < fast < len(texts) - 2_000  # both the fast path and TextBlob's own tokenizer were tried

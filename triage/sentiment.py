@@ -39,7 +39,66 @@ def _load_pattern_sentiment():
             del sys.modules[name]
 
 
-_pattern_sentiment = _load_pattern_sentiment()
+def _eager(engine):
+    """The engine, its lexicon loaded now and read as a plain dict.
+
+    The engine is a lazydict: every word looked up first asks whether the lexicon has loaded yet, a good part of
+    the engine's time. A subclass with dict's own lookups takes that question away; what it answers is unchanged.
+    """
+    len(engine)  # loads the lexicon
+    engine.__class__ = type("LoadedSentiment", (type(engine),),
+                            {"__contains__": dict.__contains__, "__getitem__": dict.__getitem__, "get": dict.get})
+    return engine
+
+
+_pattern_sentiment = _eager(_load_pattern_sentiment())
+_find_tokens = _pattern_sentiment.tokenizer
+_PATTERN = _find_tokens.__globals__  # textblob._text: its tokenizer's punctuation and abbreviations
+_EDGE_MARKS = tuple(_PATTERN["PUNCTUATION"].replace(".", ""))
+_ABBREVIATIONS = frozenset(_PATTERN["ABBREVIATIONS"])
+_LETTER_ABBREVIATION_RE = re.compile(r"(?:[A-Za-z]\.)+\Z")  # "a.", "u.s."
+# Every emoticon in TextBlob's list, and its "(!)" for sarcasm, holds one of these (or a capital letter, and the
+# text is lower-cased): a text without them needs none of the pattern tokenizer's rejoining of split marks.
+_EMOTICON_CHAR_RE = re.compile(r"[:;=()<>\u00b0\u2665]")
+_QUOTES = ("\u201c", "\u201d", "\u2018", "\u2019", "'", '"')
+
+
+def _lexicon_tokens(lower: str) -> list[str]:
+    """The words TextBlob's pattern engine reads from a lower-cased text, as its own tokenizer finds them.
+
+    That tokenizer spends most of its time on rejoining emoticons and "(!)" that its punctuation splitting tore
+    apart, and on finding sentence ends; for the many posts that hold no emoticon character this does the rest
+    (the same splitting of contractions, quotes and edge punctuation, the same abbreviations) at a third of the
+    cost. A test holds the two equal over real and random text.
+    """
+    if _EMOTICON_CHAR_RE.search(lower):
+        return " ".join(_find_tokens(lower)).split()
+    lower = lower.replace("n't", " n't")
+    for quote in _QUOTES:
+        if quote in lower:
+            lower = lower.replace(quote, f" {quote} ")
+    tokens: list[str] = []
+    for t in lower.split():
+        while t.startswith(_EDGE_MARKS):
+            tokens.append(t[0])
+            t = t[1:]
+        tail = []
+        while t.endswith(_EDGE_MARKS) or t.endswith("."):
+            if t.endswith(_EDGE_MARKS):
+                tail.append(t[-1])
+                t = t[:-1]
+            if t.endswith("..."):
+                tail.append("...")
+                t = t[:-3].rstrip(".")
+            if t.endswith("."):
+                if t in _ABBREVIATIONS or _LETTER_ABBREVIATION_RE.match(t):
+                    break
+                tail.append(".")
+                t = t[:-1]
+        if t:
+            tokens.append(t)
+        tokens.extend(reversed(tail))
+    return tokens
 
 SENTIMENTS = ("negative", "neutral", "positive")
 
@@ -277,7 +336,7 @@ def analyse(text: str, question: bool = False, body: str | None = None) -> Senti
         cues.append("shouting")
     lower = body.lower().replace("\u2019", "'")  # phones type curly apostrophes; the lexicons use straight ones
 
-    score = _pattern_sentiment(lower)
+    score = _pattern_sentiment(_lexicon_tokens(lower))
     base, res.subjectivity = float(score[0]), float(score[1])
     for words, *_ in score.assessments:
         if len(words) > 1 and words[0] in ("not", "n't", "no", "never"):
