@@ -116,3 +116,32 @@ def test_keyboard_moves_claims_and_escalates(server, browser, db, team):  # noqa
     page.keyboard.press("e")
     assert page.evaluate("document.activeElement.name") == "to"
     _shot(page, "item-escalate-focus")
+
+
+def test_lead_imports_a_labelled_csv_and_the_page_shows_the_new_model_and_its_mixups(
+        server, browser, db, team, run_worker, settings, tmp_path, monkeypatch):  # noqa: F811
+    import csv
+
+    from tests.test_learning import team_labels
+    from triage import learning
+
+    monkeypatch.setenv("TRIAGE_MIN_LABELS_PER_CLASS", "5")
+    labels = tmp_path / "our labels.csv"
+    with labels.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("text", "sentiment", "intent"), *((e.text, e.sentiment, e.intent)
+                                                                    for e in team_labels())])
+    try:
+        page = _log_in(browser, server, "lee")
+        page.goto(f"{server}/model")
+        assert "No model yet" in page.locator("main").inner_text()
+        page.set_input_files("#import-labels input[type=file]", str(labels))
+        page.click("#import-labels button[type=submit]")
+        page.wait_for_selector(".flash:has-text('60 labelled texts imported')")
+        assert "Waiting for a worker" in page.locator("#retrain-state").inner_text()
+        run_worker()  # the page follows the job and reloads when the model is ready
+        page.wait_for_selector('[data-confusion="intent"]', timeout=20_000)
+        assert "learned model, active" in page.locator("main").inner_text()
+        assert page.locator('[data-confusion="sentiment"] td').count() == 9
+        _shot(page, "model-after-import")
+    finally:
+        learning.deactivate(settings.instance_path)

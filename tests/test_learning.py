@@ -259,6 +259,41 @@ def test_triage_train_imports_the_file_trains_and_prints_scores(db, tmp_path):
     assert classify(NEW_POST).sentiment == "negative"
 
 
+def test_triage_train_reads_a_csv_with_any_column_order_and_case(db, tmp_path):
+    import csv
+
+    path = tmp_path / "from the spreadsheet.csv"
+    with path.open("w", newline="", encoding="utf-8-sig") as f:  # Excel writes a byte-order mark
+        out = csv.writer(f)
+        out.writerow(["Intent", "id", "Text", " Sentiment "])
+        for i, e in enumerate(team_labels()):
+            out.writerow([e.intent.title() if i % 2 else e.intent, i, e.text, "" if i % 3 == 0 else e.sentiment])
+        out.writerow(["", "", "", ""])
+        out.writerow(["question", "x", 'a "quoted", two-line\npost', ""])
+    result = CliRunner().invoke(main, ["train", "--input", str(path), "--min-per-class", "5"])
+    assert result.exit_code == 0, result.output
+    assert "61 labels imported" in result.output
+    stored = db.scalars(select(Label).order_by(Label.id)).all()
+    assert [(s.text, s.sentiment, s.intent) for s in stored[:2]] == [
+        (team_labels()[0].text, None, "complaint"), (team_labels()[1].text, "negative", "complaint")]
+    assert (stored[-1].text, stored[-1].intent) == ('a "quoted", two-line\npost', "question")
+
+
+@pytest.mark.parametrize(("rows", "message"), [
+    ("text,mood\nfine,positive\n", 'line 1: a CSV needs a header with a "text" column and a "sentiment"'),
+    ("text,sentiment\nfine,positive\nmeh,so-so\n", 'line 3: "sentiment" must be one of negative, neutral'),
+    ("text,intent\n,question\n", 'line 2: "text" must be a non-empty string'),
+    ("text,sentiment\nfine,\n", "line 2: no label"),
+])
+def test_triage_train_refuses_a_bad_csv_naming_the_line(db, tmp_path, rows, message):
+    path = tmp_path / "labels.csv"
+    path.write_text(rows, encoding="utf-8")
+    result = CliRunner().invoke(main, ["train", "--input", str(path)])
+    assert result.exit_code == 1
+    assert message in result.output and "nothing was imported" in result.output
+    assert db.scalar(select(func.count(Label.id))) == 0
+
+
 @pytest.mark.parametrize(("lines", "message"), [
     (['{"text": "fine", "sentiment": "positive"}', "{oops"], "labels.jsonl: line 2: invalid JSON"),
     (['{"text": "fine", "sentiment": "great"}'], 'line 1: "sentiment" must be one of negative, neutral, positive'),
@@ -383,7 +418,7 @@ def test_model_page_without_a_model_explains_the_rules_are_in_charge(client, log
     login("lead")
     page = client.get("/model").get_data(as_text=True)
     assert "No model yet: tagging uses the built-in rules." in page
-    assert "triage train --input FILE" in page and "Retrain now" in page
+    assert "import a labelled file below" in page and "Import labels" in page and "Retrain now" in page
 
 
 def test_model_page_shows_version_date_labels_scores_and_waiting_labels(db, settings, client, login):
@@ -454,3 +489,74 @@ def test_corrections_in_the_web_app_change_how_new_similar_posts_are_tagged(
     assert after.cues[0] == f"learned model v{version.id} (sentiment)"
     assert after.queue.slug != before.queue.slug
     assert classify_many([after.text], model=None)[0].sentiment == "neutral"  # the rules alone still miss it
+
+
+def test_leads_import_a_labelled_file_in_the_browser_audited_and_learned_at_once(
+        db, client, login, run_worker, monkeypatch):
+    import io
+
+    from triage.models import Event, User
+
+    monkeypatch.setenv("TRIAGE_MIN_LABELS_PER_CLASS", "5")
+    body = "text,sentiment,intent\n" + "".join(f'"{e.text}",{e.sentiment},{e.intent}\n' for e in team_labels())
+    login("lead")
+    token = _csrf(client.get("/model").get_data(as_text=True))
+    response = client.post("/model/labels", data={"csrf_token": token, "file": (io.BytesIO(body.encode()), "team.csv")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 303
+    page = client.get("/model").get_data(as_text=True)
+    assert "team.csv: 60 labelled texts imported (60 sentiment, 60 intent); retraining on them now." in page
+    lead = db.scalar(select(User).where(User.role == "lead"))
+    assert db.scalar(select(func.count(Label.id)).where(Label.origin == "import", Label.user_id == lead.id)) == 60
+    event = db.scalar(select(Event).where(Event.action == "imported labels"))
+    assert (event.actor_id, event.mention_id, event.to_state, event.detail["labels"]) == (lead.id, None, "team.csv", 60)
+    assert "imported labels" in client.get("/audit?action=imported+labels").get_data(as_text=True)
+
+    run_worker()  # the retrain the import queued
+    assert classify(NEW_POST).sentiment == "negative"
+    page = client.get("/model").get_data(as_text=True)
+    assert 'data-confusion="sentiment"' in page and 'data-confusion="intent"' in page
+
+
+@pytest.mark.parametrize(("content", "name", "message"), [
+    (b'{"text": "fine", "sentiment": "positive"}\n{"text": "meh", "sentiment": "so-so"}\n', "labels.jsonl",
+     'labels.jsonl: line 2: "sentiment" must be one of negative, neutral, positive'),
+    (b"text,sentiment\ncaf\xe9,positive\n", "latin1.csv", "latin1.csv: not UTF-8 text"),
+    (b"", "empty.csv", "empty.csv: no labelled records"),
+])
+def test_a_bad_labelled_file_in_the_browser_is_refused_whole_naming_the_line(db, client, login, content, name,
+                                                                              message):
+    import html
+    import io
+
+    login("lead")
+    token = _csrf(client.get("/model").get_data(as_text=True))
+    client.post("/model/labels", data={"csrf_token": token, "file": (io.BytesIO(content), name)},
+                content_type="multipart/form-data")
+    page = html.unescape(client.get("/model").get_data(as_text=True))
+    assert message in page and "Nothing was imported." in page
+    assert db.scalar(select(func.count(Label.id))) == 0
+
+
+def test_agents_cannot_import_labels(db, client, login):
+    import io
+
+    login("agent")
+    token = _csrf(client.get("/work").get_data(as_text=True))
+    response = client.post("/model/labels", data={"csrf_token": token,
+                                                  "file": (io.BytesIO(b"text,sentiment\nfine,positive\n"), "a.csv")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 403
+    assert db.scalar(select(func.count(Label.id))) == 0
+
+
+def test_what_the_model_mixes_up_is_counted_from_cross_validation():
+    result = learning.fit(team_labels(), min_per_class=5)
+    confusion = result.scores["intent"]["confusion"]
+    assert [sum(row) for row in confusion] == [result.counts["intent"][c] for c in learning.INTENTS]
+    hits = sum(confusion[i][i] for i in range(len(confusion)))
+    assert hits / sum(map(sum, confusion)) == pytest.approx(result.scores["intent"]["accuracy"], abs=1e-4)
+    mixups = learning.mixups(("a", "b"), [[8, 2], [5, 5]])
+    assert [(m["label"], m["taken_for"], m["n"], m["share"]) for m in mixups] == [
+        ("b", "a", 5, 0.5), ("a", "b", 2, 0.2)]
+    assert learning.mixups(("a", "b"), None) == []

@@ -14,6 +14,8 @@ with one `stat` per batch and never asks the database.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import os
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -98,17 +100,8 @@ def describe_task(task: str, counts: dict[str, int], score: dict[str, Any]) -> s
 
 # --- labelled files --------------------------------------------------------------------------------------------
 
-def parse_label_line(line: str, where: str) -> Example | None:
-    """One JSON Lines record {"text", "sentiment"?, "intent"?}; None for a blank line."""
-    if not line.strip():
-        return None
-    try:
-        rec = json.loads(line)
-    except (ValueError, RecursionError) as exc:
-        why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-        raise LabelFileError(f"{where}: invalid JSON ({why})") from None
-    if not isinstance(rec, dict):
-        raise LabelFileError(f"{where}: not a JSON object")
+def _example(rec: dict, where: str) -> Example:
+    """A record {"text", "sentiment"?, "intent"?} checked: a text, and at least one label from its task's classes."""
     text = rec.get("text")
     if not isinstance(text, str) or not text.strip():
         raise LabelFileError(f'{where}: missing "text" string' if text is None else f'{where}: "text" must be a '
@@ -126,22 +119,71 @@ def parse_label_line(line: str, where: str) -> Example | None:
     return Example(text, labels.get("sentiment"), labels.get("intent"))
 
 
-def read_label_file(path: Path) -> list[Example]:
-    """All records of a labelled JSON Lines file; the first bad line raises LabelFileError naming it."""
-    examples = []
+def parse_label_line(line: str, where: str) -> Example | None:
+    """One JSON Lines record {"text", "sentiment"?, "intent"?}; None for a blank line."""
+    if not line.strip():
+        return None
     try:
-        with path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                example = parse_label_line(line, f"{path}: line {lineno}")
-                if example is not None:
-                    examples.append(example)
+        rec = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        raise LabelFileError(f"{where}: invalid JSON ({why})") from None
+    if not isinstance(rec, dict):
+        raise LabelFileError(f"{where}: not a JSON object")
+    return _example(rec, where)
+
+
+def _csv_examples(lines: Iterable[str], name: str) -> Iterable[Example]:
+    """A CSV with a header naming "text" and "sentiment" and/or "intent" columns (any case, any order); an empty
+    cell is no label, and labels are read in any case ("Negative")."""
+    reader = csv.reader(lines)
+    header = [h.strip().lower() for h in next(reader, [])]
+    if "text" not in header or not {"sentiment", "intent"} & set(header):
+        raise LabelFileError(f'{name}: line 1: a CSV needs a header with a "text" column and a "sentiment" or '
+                             '"intent" column')
+    columns = {c: header.index(c) for c in ("text", *TASKS) if c in header}
+    for row in reader:
+        where = f"{name}: line {reader.line_num}"
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < len(header):
+            row = row + [""] * (len(header) - len(row))
+        rec = {c: row[i] for c, i in columns.items()}
+        rec.update({t: rec[t].strip().lower() or None for t in TASKS if t in rec})
+        yield _example(rec, where)
+
+
+def read_labels(stream: IO[bytes], name: str) -> list[Example]:
+    """All records of a labelled file, JSON Lines or CSV (by its name's ending, else by its first character); the
+    first bad line raises LabelFileError naming the file and the line, and nothing is kept."""
+    try:
+        content = stream.read().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise LabelFileError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        raise LabelFileError(f"{name}: not UTF-8 text (byte {exc.start})") from None
+    if not content.strip():
+        raise LabelFileError(f"{name}: no labelled records")
+    lines = io.StringIO(content, newline="")
+    suffix = name.lower().rpartition(".")[2]
+    if suffix in ("jsonl", "ndjson", "json") or (suffix != "csv" and content.lstrip()[:1] in ("{", "[")):
+        examples = [e for lineno, line in enumerate(lines, 1)
+                    if (e := parse_label_line(line, f"{name}: line {lineno}")) is not None]
+    else:
+        try:
+            examples = list(_csv_examples(lines, name))
+        except csv.Error as exc:
+            raise LabelFileError(f"{name}: not a readable CSV ({exc})") from None
+    if not examples:
+        raise LabelFileError(f"{name}: no labelled records")
+    return examples
+
+
+def read_label_file(path: Path) -> list[Example]:
+    """All records of a labelled file (see read_labels)."""
+    try:
+        with path.open("rb") as f:
+            return read_labels(f, str(path))
     except OSError as exc:
         raise LabelFileError(f"{path}: {exc.strerror or exc}") from None
-    if not examples:
-        raise LabelFileError(f"{path}: no labelled records")
-    return examples
 
 
 # --- features --------------------------------------------------------------------------------------------------
@@ -540,9 +582,11 @@ def _cross_validate(words: list[str], features, prior, y, classes: tuple[str, ..
         oof[test_idx] = _stack_proba(part, texts[test_idx], features[test_idx], prior[test_idx])
     predicted = oof.argmax(axis=1)
     per_class = f1_score(y, predicted, labels=list(range(len(classes))), average=None, zero_division=0)
+    confusion = np.zeros((len(classes), len(classes)), dtype=int)  # rows: the label; columns: the model's answer
+    np.add.at(confusion, (y, predicted), 1)
     scores = {"learned": True, "macro_f1": round(float(np.mean(per_class)), 4),
               "per_class": {c: round(float(f), 4) for c, f in zip(classes, per_class, strict=True)},
-              "accuracy": round(float(np.mean(predicted == y)), 4), "folds": folds}
+              "accuracy": round(float(np.mean(predicted == y)), 4), "folds": folds, "confusion": confusion.tolist()}
     return scores, oof
 
 
@@ -732,11 +776,23 @@ class Overview:
     min_per_class: int
 
     def tasks(self) -> list[dict[str, Any]]:
-        """Per task, for the active model: who decides (learned or rules), its figures and its labels."""
+        """Per task, for the active model: who decides (learned or rules), its figures, its labels and what it mixes
+        up most."""
         scores = (self.active.scores if self.active else {}) or {}
         counts = (self.active.counts if self.active else {}) or {}
         return [{"name": task, "classes": classes, "score": scores.get(task) or {}, "counts": counts.get(task) or {},
-                 "now": self.label_counts[task]} for task, classes in TASKS.items()]
+                 "now": self.label_counts[task], "mixups": mixups(classes, (scores.get(task) or {}).get("confusion"))}
+                for task, classes in TASKS.items()]
+
+
+def mixups(classes: Sequence[str], confusion: list[list[int]] | None, *, top: int = 3) -> list[dict[str, Any]]:
+    """The model's most frequent mistakes in cross-validation, as (label, taken for, how many, share of the label's
+    texts), most first; what more labels would help with."""
+    if not confusion:
+        return []
+    out = [{"label": classes[i], "taken_for": classes[j], "n": row[j], "share": row[j] / max(sum(row), 1)}
+           for i, row in enumerate(confusion) for j in range(len(classes)) if i != j and row[j]]
+    return sorted(out, key=lambda m: (-m["n"], -m["share"]))[:top]
 
 
 def overview(session: Session, settings: Settings, *, history: int = 10) -> Overview:

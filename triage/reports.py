@@ -801,7 +801,8 @@ def to_json(data: dict) -> dict:
 
 KNOWN_ACTIONS = ("queued", "claimed", "released", "claim expired", "assigned", "replied", "responded", "note",
                  "escalated", "relabeled", "resolved", "marked spam", "marked not relevant", "reopened",
-                 "deadline near", "sla breached", "sla policy saved", "sla policy deleted", "team hours saved")
+                 "deadline near", "sla breached", "sla policy saved", "sla policy deleted", "team hours saved",
+                 "imported labels")
 SYSTEM = "system"
 AUDIT_COLUMNS = ("id", "created_at", "actor", "action", "mention_id", "network", "external_id", "from_state",
                  "to_state", "reason", "detail")
