@@ -69,6 +69,10 @@ def test_labels_teach_the_model_a_failure_the_rules_do_not_know():
     tags = classify(NEW_POST, model=result.model)
     assert (tags.sentiment, tags.intent) == ("negative", "complaint")
     assert tags.cues[0].startswith("learned model") and tags.polarity < 0
+    # What the labels taught is shown as the reason: the pair rather than its two words, and no plain words.
+    assert tags.cues[1] == "taught: \u201cblinking amber\u201d"
+    assert classify("the zorbix hub is blinking amber again", model=result.model).cues[1].startswith(
+        "taught: \u201cblinking amber\u201d")
     # Posts unlike the labels keep what the rules know.
     assert classify("my flight was cancelled and nobody helps", model=result.model).sentiment == "negative"
     assert classify("how do I reset my password?", model=result.model).intent == "question"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import logging
 import os
@@ -299,6 +300,22 @@ class _Vocabulary:
         min_df = 2 if len(texts) >= 200 else 1
         self.index = {g: i for i, g in enumerate(sorted(g for g, n in seen.items() if n >= min_df))}
 
+    def term(self, column: int) -> str:
+        if "_terms" not in self.__dict__:
+            self._terms = sorted(self.index, key=self.index.__getitem__)
+        return self._terms[column]
+
+    def explains(self):
+        """A mask over the columns: the words and pairs worth showing a person as a reason (no plain words such
+        as "my" or "the", no marks such as "?")."""
+        import numpy as np
+
+        if "_explains" not in self.__dict__:
+            self._explains = np.zeros(len(self.index), dtype=bool)
+            for term, column in self.index.items():
+                self._explains[column] = all(w not in _PLAIN_WORDS and w[:1].isalpha() for w in term.split())
+        return self._explains
+
     def counts(self, texts: Sequence[str]):
         """Texts x vocabulary, how often each text holds each column's word or pair; and per text, how many words
         and pairs it holds in all, known or not."""
@@ -379,6 +396,32 @@ class _WordModels:
         nb = np.maximum(log_p - log_p.max(axis=1, keepdims=True), -NB_CLIP) / NB_CLIP
         verdicts = np.hstack([self._tfidf(counts) @ self.svm_weights + self.svm_bias, nb])
         return np.hstack([verdicts * coverage, coverage])
+
+
+def _strongest(models: _WordModels, texts: _Texts, chosen, shown, *, per_text: int, floor: float) -> list[list[int]]:
+    """Per text, up to `per_text` of its columns (words, pairs) that pushed the SVM hardest towards the class chosen
+    for it, strongest first; only columns in `shown` (a mask over the vocabulary), pushing at least `floor`."""
+    import numpy as np
+
+    x = models._tfidf(texts.counts)
+    rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+    push = x.data * models.svm_weights[x.indices, np.asarray(chosen)[rows]]
+    keep = (push >= floor) & shown[x.indices]
+    rows, columns, push = rows[keep], x.indices[keep], push[keep]
+    order = np.lexsort((-push, rows))
+    rows, columns = rows[order], columns[order]
+    starts = np.r_[True, rows[1:] != rows[:-1]] if len(rows) else np.zeros(0, dtype=bool)
+    rank = np.arange(len(rows)) - np.maximum.accumulate(np.where(starts, np.arange(len(rows)), 0))
+    out: list[list[int]] = [[] for _ in range(x.shape[0])]
+    for r, c in zip(rows[rank < per_text].tolist(), columns[rank < per_text].tolist(), strict=True):
+        out[r].append(c)
+    return out
+
+
+# Words too common to explain anything to a reader, though a model may weigh them.
+_PLAIN_WORDS = frozenset("""a an the and or but so to of in on at for from with by as is are was were be been am it its
+this that these those i i'm im me my mine we us our you your u ur he she they them their his her do does did have has
+had just get got""".split())
 
 
 def _presence(counts):
@@ -486,6 +529,9 @@ class LearnedModel:
 
     def predict_proba(self, evidence: Sequence[Evidence]) -> dict[str, Any]:
         """Per learned task, probabilities with columns in the order of TASKS[task], one row per text."""
+        return self._predict(evidence)[1]
+
+    def _predict(self, evidence: Sequence[Evidence]) -> tuple[_Texts, dict[str, Any]]:
         import numpy as np
 
         texts = _Texts.of(self.vocabulary, [_words_of(ev) for ev in evidence])
@@ -500,6 +546,31 @@ class LearnedModel:
                 features = np.hstack([seen, _sentiment_columns(evidence, sentiment)])
             out["intent"] = _stack_proba(self.tasks["intent"], texts, features,
                                          _prior(evidence, "intent", sentiment))
+        return texts, out
+
+    def _taught(self, texts: _Texts, proba: dict[str, Any], *, per_text: int = 2,
+                floor: float = 0.15) -> list[list[str]]:
+        """Per text, the words or word pairs the labels taught that weigh most for its learned tags (each task's
+        strongest first). A pair is shown rather than its word ("blinking amber"); plain words ("my", "the"),
+        marks ("?") and pairs holding them are not shown."""
+        vocabulary = self.vocabulary
+        per_task = [_strongest(self.tasks[task]["words"], texts, p.argmax(axis=1), vocabulary.explains(),
+                               per_text=per_text + 2, floor=floor) for task, p in proba.items()]
+        out = []
+        for columns in zip(*per_task, strict=True):
+            shown: list[str] = []
+            for column in itertools.chain.from_iterable(itertools.zip_longest(*columns)):
+                if column is None:
+                    continue
+                term = vocabulary.term(column)
+                words = set(term.split())
+                overlap = [s for s in shown if words & set(s.split())]
+                if not overlap and len(shown) < per_text:
+                    shown.append(term)
+                elif overlap and len(words) > 1 and all(o in words for o in overlap):
+                    # The pair says more than its words: it takes the place of the first, the others go.
+                    shown = [term if s == overlap[0] else s for s in shown if s == overlap[0] or s not in overlap]
+            out.append(shown)
         return out
 
     def tag(self, evidence: Sequence[Evidence]) -> list[Tags]:
@@ -511,7 +582,8 @@ class LearnedModel:
         if not analysed or not self.tasks:
             return result
         subset = [evidence[i] for i in analysed]
-        proba = self.predict_proba(subset)
+        texts, proba = self._predict(subset)
+        taught = self._taught(texts, proba)
         cue = f"{self.name} ({', '.join(t for t in TASKS if t in proba)})"
         neg, pos = SENTIMENTS.index("negative"), SENTIMENTS.index("positive")
         for row, (i, ev) in enumerate(zip(analysed, subset, strict=True)):
@@ -530,9 +602,10 @@ class LearnedModel:
                 intent, i_conf = _rules_intent_given(ev, sentiment)  # the rules, told the better sentiment
             if t.language is None:  # emoji, links or handles only: any tag stays a guess
                 s_conf, i_conf = min(s_conf, 0.4), min(i_conf, 0.3)
+            words = (f"taught: {', '.join(chr(8220) + w + chr(8221) for w in taught[row])}",) if taught[row] else ()
             result[i] = replace(
                 t, sentiment=sentiment, sentiment_confidence=round(s_conf, 3), polarity=round(polarity, 4),
-                intent=intent, intent_confidence=round(i_conf, 3), cues=tidy_cues((cue, *t.cues)),
+                intent=intent, intent_confidence=round(i_conf, 3), cues=tidy_cues((cue, *words, *t.cues)),
             )
         return result
 
