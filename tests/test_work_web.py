@@ -237,3 +237,18 @@ def test_saved_reply_is_offered_filled_in_on_the_item_page(client, db, login):
     m = queued_mention(db, author_name="Dana W")
     page = client.get(f"/mentions/{m.id}").get_data(as_text=True)
     assert 'data-text="Sorry Dana W! Alex from the team here."' in page
+
+
+def test_correcting_tags_moves_the_item_where_it_belongs_and_says_so(client, db, login):
+    login("agent", "alex")
+    m = queued_mention(db, "@northwind the plane at gate 4 has a new livery")
+    assert m.queue.slug == "other"
+    token = _token(client, m.id)
+    response = _post(client, f"/mentions/{m.id}/relabel", token, intent="complaint", sentiment="negative")
+    assert response.status_code == 302
+    page = client.get(f"/mentions/{m.id}").get_data(as_text=True)
+    db.expire_all()
+    moved = db.get(Mention, m.id)
+    assert f"the classifier will learn from it. Priority {moved.priority}, in Complaints." in page
+    assert "moved Other → Complaints" in page  # the timeline
+    assert "tags set by Alex" in page

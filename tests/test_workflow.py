@@ -305,3 +305,29 @@ def test_deactivating_someone_hands_their_claims_back(client, db, people, login)
     db.expire_all()
     assert db.get(Mention, m.id).claimed_by_id is None
     assert events(db, m.id, "released")[0].reason == "account deactivated"
+
+
+def test_a_correction_rescores_requeues_and_restarts_the_clock_as_if_tagged_so(db, people):
+    m = queued_mention(db, "@northwind the plane at gate 4 has a new livery")
+    assert (m.intent, m.queue.slug) == ("other", "other") and m.first_response_due_at is None
+    priority_before = m.priority
+    workflow.relabel(db, m.id, people["alex"], intent="complaint", sentiment="negative")
+    db.commit()
+    after = db.get(Mention, m.id)
+    assert (after.intent_confidence, after.sentiment_confidence) == (1.0, 1.0)
+    assert after.queue.slug == "complaints" and after.priority > priority_before
+    assert {r["factor"]: r["detail"] for r in after.priority_reasons}["intent"] == "complaint (100% sure)"
+    assert after.first_response_due_at is not None  # complaints have a service level; chatter does not
+    assert after.cues[0] == "tags set by Alex"
+    [event] = events(db, m.id, "relabeled")
+    assert event.detail["queue"] == ["Other", "Complaints"] and event.detail["priority"][1] == after.priority
+
+
+def test_a_correction_leaves_an_escalated_items_queue_alone(db, people):
+    m = queued_mention(db, "@northwind you lost my bag")
+    workflow.escalate(db, m.id, people["alex"], "queue:questions", "lost bag, VIP")
+    db.commit()
+    workflow.relabel(db, m.id, people["alex"], intent="other")
+    db.commit()
+    after = db.get(Mention, m.id)
+    assert after.queue.slug == "questions" and after.intent == "other"

@@ -425,13 +425,52 @@ def relabel(session: Session, mention_id: int, user: User, *, sentiment: str | N
         raise Invalid(f"intent must be one of {', '.join(INTENTS)}")
     mention = _get(session, mention_id)
     before = f"{mention.intent}/{mention.sentiment}"
-    values = {k: v for k, v in (("sentiment", sentiment), ("intent", intent)) if v is not None}
+    values = _retagged(session, mention, user, sentiment=sentiment, intent=intent)
+    moves = {}
+    if values["priority"] != mention.priority:
+        moves["priority"] = [mention.priority, values["priority"]]
+    if values["queue_id"] != mention.queue_id:
+        names = dict(session.execute(select(Queue.id, Queue.name).where(
+            Queue.id.in_([q for q in (mention.queue_id, values["queue_id"]) if q is not None]))).all())
+        moves["queue"] = [names.get(mention.queue_id), names.get(values["queue_id"])]
+    after = f"{intent or mention.intent}/{sentiment or mention.sentiment}"
     session.execute(update(Mention).where(Mention.id == mention_id).values(**values))
     session.add(Label(mention_id=mention_id, text=mention.text, sentiment=sentiment, intent=intent,
                       origin="correction", user_id=user.id, created_at=now))
-    after = f"{intent or mention.intent}/{sentiment or mention.sentiment}"
-    _event(session, mention_id, user, "relabeled", before, after, now=now)
+    _event(session, mention_id, user, "relabeled", before, after, now=now, **moves)
     return _get(session, mention_id)
+
+
+def _retagged(session: Session, mention: Mention, user: User, *, sentiment: str | None,
+              intent: str | None) -> dict:
+    """What a person's tags change: the tags (a person is sure), the priority and its reasons, and, unless the
+    item was escalated on purpose or is closed, its queue and deadlines, as if it had been tagged so at first."""
+    from triage import priority, sla
+    from triage.routing import Router
+
+    values: dict = {"cues": [f"tags set by {user.display_name}",
+                             *[c for c in mention.cues or [] if not c.startswith("tags set by ")]][:8]}
+    if sentiment is not None:
+        values.update(sentiment=sentiment, sentiment_confidence=1.0)
+    if intent is not None:
+        values.update(intent=intent, intent_confidence=1.0)
+    intent = intent or mention.intent or "other"
+    sentiment = sentiment or mention.sentiment or "neutral"
+    rank = priority.score(
+        text=mention.text, intent=intent, intent_confidence=values.get("intent_confidence", mention.intent_confidence
+                                                                       or 0.0),
+        sentiment=sentiment, polarity=mention.polarity or 0.0, followers=mention.author.followers,
+        posted_at=mention.posted_at, now=mention.tagged_at or mention.posted_at)
+    values.update(priority=rank.score, priority_reasons=rank.reasons, urgent=rank.urgent, queue_id=mention.queue_id)
+    if mention.escalated_at is None and mention.status not in CLOSED:
+        values["queue_id"] = Router(session).route(intent=intent, sentiment=sentiment, network=mention.network,
+                                                   priority=rank.score, urgent=rank.urgent)
+        first_due, resolution_due = sla.Deadlines(session).due(start=mention.posted_at, intent=intent,
+                                                               urgent=rank.urgent, queue_id=values["queue_id"])
+        if mention.first_response_at is None:
+            values["first_response_due_at"] = first_due
+        values["resolution_due_at"] = resolution_due
+    return values
 
 
 def expire_idle_claims(session: Session, *, idle_minutes: int = DEFAULT_IDLE_MINUTES,

@@ -234,7 +234,8 @@ def relabel(mention_id: int):
     return _act(mention_id, lambda s: workflow.relabel(s, mention_id, current_user,
                                                        sentiment=request.form.get("sentiment") or None,
                                                        intent=request.form.get("intent") or None),
-                "Thanks: the correction is saved and the classifier will learn from it.")
+                lambda m: "Thanks: the correction is saved and the classifier will learn from it. "
+                          f"Priority {m.priority}" + (f", in {m.queue.name}." if m.queue else "."))
 
 
 @bp.post("/mentions/<int:mention_id>/link")
