@@ -252,3 +252,20 @@ def test_correcting_tags_moves_the_item_where_it_belongs_and_says_so(client, db,
     assert f"the classifier will learn from it. Priority {moved.priority}, in Complaints." in page
     assert "moved Other → Complaints" in page  # the timeline
     assert "tags set by Alex" in page
+
+
+def test_unsure_tags_are_marked_filtered_and_counted_for_leads(client, db, login):
+    sure, unsure = queued_mentions(db, "@northwind you lost my bag and nobody helps, refund me now",
+                                   "@northwind flying to Oslo tomorrow")
+    db.execute(Mention.__table__.update().where(Mention.id == unsure.id).values(intent_confidence=0.41))
+    db.commit()
+    login("lead", "lee")
+    listing = client.get("/work?tags=unsure").get_data(as_text=True)
+    assert f'data-mention="{unsure.id}"' in listing and f'data-mention="{sure.id}"' not in listing
+    assert 'aria-label="unsure">?</span>' in listing
+    page = client.get("/model").get_data(as_text=True)
+    assert 'data-unsure="1"' in page and "1 open item has tags the classifier is unsure of" in " ".join(page.split())
+    # A person's correction settles it: the item leaves the list.
+    token = _token(client, unsure.id)
+    _post(client, f"/mentions/{unsure.id}/relabel", token, intent="other")
+    assert f'data-mention="{unsure.id}"' not in client.get("/work?tags=unsure").get_data(as_text=True)

@@ -20,7 +20,13 @@ VIEWS = {
     "unassigned": "Unassigned",
     "escalated": "Escalated",
 }
-FILTERS = ("queue", "network", "intent", "sentiment", "status", "owner")
+FILTERS = ("queue", "network", "intent", "sentiment", "status", "owner", "tags")
+UNSURE = 0.6  # below this the classifier is right about half the time: a person's look (and label) helps most
+
+
+def unsure_tags():
+    """Mentions whose sentiment or intent the classifier was less than UNSURE sure of."""
+    return or_(Mention.sentiment_confidence < UNSURE, Mention.intent_confidence < UNSURE)
 
 
 def ordered(query):
@@ -84,6 +90,8 @@ def work_list(session: Session, user: User, view: str = "all", filters: dict | N
     if "owner" in filters:
         owner = session.scalar(select(User.id).where(User.username == filters["owner"]))
         query = query.where(Mention.owner_id == owner)
+    if filters.get("tags") == "unsure":
+        query = query.where(unsure_tags())
     page = max(1, page)
     rows = list(session.scalars(ordered(query).offset((page - 1) * per_page).limit(per_page + 1)).unique())
     return Listing(rows[:per_page], len(rows) > per_page, page)

@@ -43,3 +43,6 @@ def register(app) -> None:
     app.jinja_env.filters["ago"] = ago
     app.jinja_env.filters["compact"] = compact
     app.jinja_env.filters["iso"] = lambda v: v.isoformat() if v else ""
+    from triage.queues import UNSURE
+
+    app.jinja_env.globals["unsure"] = UNSURE  # tags less sure than this are marked "?" for a person to check

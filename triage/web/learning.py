@@ -55,7 +55,10 @@ class LabelsForm(FlaskForm):
 
 @bp.get("/model")
 def model():
-    return render_template("model.html", o=learning.overview(db(), settings()), job=_job_state(), form=LabelsForm())
+    from triage.queues import IS_WORKABLE, capped_count, unsure_tags
+
+    return render_template("model.html", o=learning.overview(db(), settings()), job=_job_state(), form=LabelsForm(),
+                           unsure_open=capped_count(db(), IS_WORKABLE, unsure_tags()))
 
 
 @bp.get("/model/status")
