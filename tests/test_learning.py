@@ -401,6 +401,47 @@ def test_scheduled_retrain_replaces_a_model_this_version_cannot_read(db, setting
     assert learning.active_model() is not None
 
 
+def test_a_host_without_the_model_file_fetches_it_from_the_database(db, settings, tmp_path):
+    # Host A trains; host B (another instance folder, the same database) has never seen the file.
+    learning.import_labels(db, team_labels())
+    db.commit()
+    version, _ = learning.train(db, settings, min_per_class=5)
+    other_host = tmp_path / "host-b"
+    assert learning.active_model(other_host) is None
+    assert learning.follow_active(db, other_host) == version.id
+    model = learning.active_model(other_host)
+    assert model is not None and model.version == version.id
+    assert classify(NEW_POST, model=model).sentiment == "negative"
+    copy = learning.models_dir(other_host) / f"model-{version.id}.joblib"
+    written = copy.stat().st_mtime_ns
+    assert learning.follow_active(db, other_host) == version.id and copy.stat().st_mtime_ns == written  # kept
+
+
+def test_only_the_newest_model_files_are_kept_in_the_database(db, settings):
+    learning.import_labels(db, team_labels())
+    db.commit()
+    versions = [learning.train(db, settings, min_per_class=5)[0].id for _ in range(learning.KEEP_PAYLOADS + 2)]
+    db.expire_all()
+    kept = db.scalars(select(ModelVersion.id).where(ModelVersion.payload.is_not(None)).order_by(ModelVersion.id))
+    assert list(kept) == versions[-learning.KEEP_PAYLOADS:]
+
+
+def test_a_worker_on_a_new_host_tags_with_the_model_trained_elsewhere(db, settings, make_source, run_worker):
+    learning.import_labels(db, team_labels())
+    db.commit()
+    version, _ = learning.train(db, settings, min_per_class=5)
+    shutil.rmtree(learning.models_dir(settings.instance_path))  # as on a host that has never trained
+    source = make_source()
+    receipt = ingest.receive(db, source, [record(text="zorbix pod blinking amber since the update")])
+    db.commit()
+    jobs.enqueue_deliveries(settings, receipt.delivery_ids)
+    run_worker()
+    db.expire_all()
+    mention = db.scalar(select(Mention))
+    assert mention.cues[0] == f"learned model v{version.id} (sentiment, intent)"
+    assert (mention.sentiment, mention.intent) == ("negative", "complaint")
+
+
 # --- the model page --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("role", "status"), [("agent", 403), ("supervisor", 403), ("lead", 200), ("admin", 200)])

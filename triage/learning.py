@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 TASKS: dict[str, tuple[str, ...]] = {"sentiment": SENTIMENTS, "intent": INTENTS}
 FORMAT = 4  # bump when the features change: older model files are then refused, and retraining replaces them
 POINTER = "active.json"
+KEEP_PAYLOADS = 3  # model versions whose file stays in the database (a few MB each)
 CV_FOLDS = 5
 SVM_C = 0.3
 NB_ALPHA = 0.5
@@ -609,12 +610,11 @@ class LearnedModel:
             )
         return result
 
+    def dumps(self) -> bytes:
+        return pickle.dumps(self.payload, protocol=pickle.HIGHEST_PROTOCOL)
+
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("wb") as f:
-            pickle.dump(self.payload, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
+        _write_atomically(path, self.dumps())
 
     @classmethod
     def load(cls, path: Path) -> LearnedModel:
@@ -772,9 +772,13 @@ def train(session: Session, settings: Settings, *, min_per_class: int | None = N
     result.model.version = version.id
     result.model.payload["version"] = version.id
     path = models_dir(settings.instance_path) / f"model-{version.id}.joblib"
-    result.model.save(path)
+    version.payload = result.model.dumps()  # for the other hosts' workers (follow_active)
+    _write_atomically(path, version.payload)
     version.path = str(path)
     session.execute(update(ModelVersion).where(ModelVersion.id != version.id).values(active=False))
+    kept = select(ModelVersion.id).order_by(ModelVersion.id.desc()).limit(KEEP_PAYLOADS)
+    session.execute(update(ModelVersion).where(ModelVersion.id.not_in(kept), ModelVersion.payload.is_not(None))
+                    .values(payload=None))
     version.active = True
     session.commit()
     activate(settings.instance_path, version.id, path)
@@ -794,6 +798,44 @@ def activate(instance: Path, version: int | None, path: Path) -> None:
     tmp = directory / f".{POINTER}.{os.getpid()}"
     tmp.write_text(json.dumps({"version": version, "path": str(path)}))
     os.replace(tmp, directory / POINTER)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _pointer(instance: Path) -> dict | None:
+    try:
+        return json.loads((models_dir(instance) / POINTER).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def follow_active(session: Session, instance: Path) -> int | None:
+    """Make this host tag with the database's active model: when this host's model store does not hold it (a
+    worker on another host trained it, or this host is new), write it from the database and point at it.
+
+    One small query per call; workers call it once per batch, so every host follows a retrain within a batch.
+    Returns the active version, or None when the database has none (the host's store is then left alone).
+    """
+    version = session.scalar(select(ModelVersion.id).where(ModelVersion.active.is_(True))
+                             .order_by(ModelVersion.id.desc()).limit(1))
+    if version is None:
+        return None
+    pointer = _pointer(instance)
+    if pointer is not None and pointer.get("version") == version and Path(pointer.get("path", "")).is_file():
+        return version
+    payload = session.scalar(select(ModelVersion.payload).where(ModelVersion.id == version))
+    if payload is None:  # trained before models were kept in the database: this host keeps what it has
+        return version
+    path = models_dir(instance) / f"model-{version}.joblib"
+    _write_atomically(path, payload)
+    activate(instance, version, path)
+    log.info("now tagging with learned model v%s, fetched from the database", version)
+    return version
 
 
 def deactivate(instance: Path) -> None:

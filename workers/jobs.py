@@ -43,8 +43,11 @@ def enqueue_deliveries(settings, delivery_ids: list[int]) -> bool:
 
 def process_delivery(delivery_id: int) -> dict | None:
     """Store, tag and queue one delivery of posts (one transaction; a repeat does nothing)."""
+    from triage import learning
+
     settings = load_settings()
     with session_scope(settings.database_url) as session:
+        learning.follow_active(session, settings.instance_path)  # a model trained on another host, too
         result = ingest.process_delivery(session, delivery_id)
     if result is None:
         return None
@@ -206,6 +209,7 @@ def retrain(force: bool = False) -> dict:
 
     settings = load_settings()
     with session_scope(settings.database_url) as session:
+        learning.follow_active(session, settings.instance_path)
         unreadable = learning.active_version(session) is not None and learning.active_model(
             settings.instance_path) is None  # e.g. written by an older triage: the rules are tagging meanwhile
         if not force and not unreadable and not learning.labels_waiting(session):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from triage.db import Base, UTCDateTime, utcnow
@@ -239,3 +239,5 @@ class ModelVersion(Base):
     counts: Mapped[dict] = mapped_column(JSON, default=dict)  # labels per class
     scores: Mapped[dict] = mapped_column(JSON, default=dict)  # cross-validated figures
     active: Mapped[bool] = mapped_column(default=False)
+    # The model file itself, for hosts that do not have it yet; kept for the newest few versions only.
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
