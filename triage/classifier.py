@@ -9,7 +9,7 @@ import json
 import re
 import sys
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TextIO, Union
 
 from triage.intent import INTENTS, classify_intent, question_cue
@@ -65,10 +65,10 @@ class Tags:
     language: str | None
 
     def as_dict(self) -> dict:
-        """Return a JSON-ready dict."""
-        d = asdict(self)
-        d["cues"] = list(self.cues)
-        return d
+        """Return a JSON-ready dict (built by hand: dataclasses.asdict deep-copies, a tenth of tagging's time)."""
+        return {"sentiment": self.sentiment, "polarity": self.polarity, "subjectivity": self.subjectivity,
+                "sentiment_confidence": self.sentiment_confidence, "intent": self.intent,
+                "intent_confidence": self.intent_confidence, "cues": list(self.cues), "language": self.language}
 
 
 def _sanitise(text: object) -> str:
