@@ -272,17 +272,16 @@ def _prior(evidence: Sequence[Evidence], task: str, sentiment_proba=None):
     import numpy as np
 
     classes = TASKS[task]
-    rows = np.empty((len(evidence), len(classes)))
-    for i, ev in enumerate(evidence):
-        if task == "sentiment":
-            label, confidence = ev.tags.sentiment, ev.tags.sentiment_confidence
-        elif sentiment_proba is not None:
-            label, confidence = _rules_intent_given(ev, SENTIMENTS[int(np.argmax(sentiment_proba[i]))])
-        else:
-            label, confidence = ev.tags.intent, ev.tags.intent_confidence
-        confidence = min(max(confidence, 1 / len(classes)), PRIOR_CAP)
-        rows[i] = (1 - confidence) / (len(classes) - 1)
-        rows[i, classes.index(label)] = confidence
+    if task == "sentiment":
+        verdicts = [(ev.tags.sentiment, ev.tags.sentiment_confidence) for ev in evidence]
+    elif sentiment_proba is not None:
+        told = [SENTIMENTS[b] for b in np.asarray(sentiment_proba).argmax(axis=1).tolist()]
+        verdicts = [_rules_intent_given(ev, s) for ev, s in zip(evidence, told, strict=True)]
+    else:
+        verdicts = [(ev.tags.intent, ev.tags.intent_confidence) for ev in evidence]
+    confidence = np.clip(np.asarray([c for _, c in verdicts], dtype=float), 1 / len(classes), PRIOR_CAP)
+    rows = np.repeat(((1 - confidence) / (len(classes) - 1)).reshape(-1, 1), len(classes), axis=1)
+    rows[np.arange(len(verdicts)), [classes.index(label) for label, _ in verdicts]] = confidence
     return np.log(rows)
 
 
@@ -586,19 +585,22 @@ class LearnedModel:
         texts, proba = self._predict(subset)
         taught = self._taught(texts, proba)
         cue = f"{self.name} ({', '.join(t for t in TASKS if t in proba)})"
-        neg, pos = SENTIMENTS.index("negative"), SENTIMENTS.index("positive")
+        picked = {}  # per task, each row's class and its probability, as Python lists (one NumPy call per task)
+        for task, p in proba.items():
+            best = p.argmax(axis=1)
+            picked[task] = (best.tolist(), p[np.arange(len(best)), best].tolist())
+        if "sentiment" in proba:
+            p = proba["sentiment"]
+            polarities = (p[:, SENTIMENTS.index("positive")] - p[:, SENTIMENTS.index("negative")]).tolist()
         for row, (i, ev) in enumerate(zip(analysed, subset, strict=True)):
             t = ev.tags
             sentiment, s_conf, polarity = t.sentiment, t.sentiment_confidence, t.polarity
             intent, i_conf = t.intent, t.intent_confidence
-            if "sentiment" in proba:
-                p = proba["sentiment"][row]
-                best = int(np.argmax(p))
-                sentiment, s_conf, polarity = SENTIMENTS[best], float(p[best]), float(p[pos] - p[neg])
-            if "intent" in proba:
-                p = proba["intent"][row]
-                best = int(np.argmax(p))
-                intent, i_conf = INTENTS[best], float(p[best])
+            if "sentiment" in picked:
+                sentiment, s_conf = SENTIMENTS[picked["sentiment"][0][row]], picked["sentiment"][1][row]
+                polarity = polarities[row]
+            if "intent" in picked:
+                intent, i_conf = INTENTS[picked["intent"][0][row]], picked["intent"][1][row]
             elif sentiment != t.sentiment:
                 intent, i_conf = _rules_intent_given(ev, sentiment)  # the rules, told the better sentiment
             if t.language is None:  # emoji, links or handles only: any tag stays a guess
