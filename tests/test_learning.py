@@ -583,6 +583,20 @@ def test_a_bad_labelled_file_in_the_browser_is_refused_whole_naming_the_line(db,
     assert db.scalar(select(func.count(Label.id))) == 0
 
 
+def test_an_uploaded_files_name_is_shown_without_its_folders_and_cut_to_fit(db, client, login):
+    import io
+
+    from triage.models import Event
+
+    login("lead")
+    token = _csrf(client.get("/model").get_data(as_text=True))
+    name = "/home/lee/" + "x" * 300 + ".csv"
+    client.post("/model/labels", data={"csrf_token": token, "file": (io.BytesIO(b"text,sentiment\nfine,positive\n"),
+                                                                     name)}, content_type="multipart/form-data")
+    event = db.scalar(select(Event).where(Event.action == "imported labels"))
+    assert event.to_state == "x" * 120
+
+
 def test_agents_cannot_import_labels(db, client, login):
     import io
 

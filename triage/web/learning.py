@@ -92,7 +92,7 @@ def import_labels():
         flash("; ".join(e for errs in form.errors.values() for e in errs), "error")
         return redirect(url_for("learning.model"), 303)
     upload = form.file.data
-    name = upload.filename or "upload"
+    name = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1][:120] or "upload"  # shown and audited
     try:
         examples = learning.read_labels(upload.stream, name)
     except learning.LabelFileError as exc:
