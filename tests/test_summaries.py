@@ -7,13 +7,13 @@ import random
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from triage import reports, summaries, workflow
 from triage.accounts import add_user
 from triage.db import session_factory
 from triage.models import Author, Event, Mention, Queue, ReportPending, ReportPeriod, ReportStale, Response, User
-from triage.models.summaries import DAY, MONTH, WEEK
+from triage.models.summaries import DAY, EVENT_DAY, MONTH, WEEK
 
 NOW = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
 FIRST = date(2026, 9, 25)
@@ -157,6 +157,24 @@ def test_claims_and_priority_changes_do_not_make_days_stale(db, settings, histor
     db.execute(update(Mention).where(Mention.id == mention.id).values(priority=99))
     db.commit()
     assert not db.scalar(select(func.count()).select_from(ReportStale).where(ReportStale.kind == DAY))
+
+
+def test_only_peoples_events_and_days_a_change_touches_are_marked(db, settings, history):
+    _refresh(settings)
+    mention = db.scalar(select(Mention).where(Mention.status == "open").order_by(Mention.id).limit(1))
+    db.add(Event(mention_id=mention.id, actor_id=None, action="deadline near", created_at=NOW))  # the system's
+    db.commit()
+    assert not db.scalar(select(func.count()).select_from(ReportStale))  # the workload counts people only
+    db.add(Event(mention_id=mention.id, actor_id=history[0].id, action="note", created_at=NOW))
+    db.commit()
+    assert set(db.scalars(select(ReportStale.kind))) == {EVENT_DAY}
+    db.execute(delete(ReportStale))
+    # A mention moved to another day marks both days; a change on the same day marks only that day.
+    old_day = mention.posted_at.date()
+    db.execute(update(Mention).where(Mention.id == mention.id).values(posted_at=mention.posted_at - timedelta(days=3)))
+    db.commit()
+    marked = {reports._as_date(d) for d in db.scalars(select(ReportStale.day).where(ReportStale.kind == DAY))}
+    assert marked == {old_day, old_day - timedelta(days=3)}
 
 
 def test_deadlines_that_pass_after_the_summary_count_as_missed(db, settings, history, monkeypatch):
