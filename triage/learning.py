@@ -27,7 +27,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any
 
@@ -288,7 +287,7 @@ def _prior(evidence: Sequence[Evidence], task: str, sentiment_proba=None):
 def _grams(words: str) -> list[str]:
     # Word pairs as well as words: "not helpful", "no one", "thank you" carry what single words miss.
     tokens = _TOKEN_RE.findall(words)
-    return tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
+    return tokens + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
 
 
 class _Vocabulary:
@@ -302,7 +301,7 @@ class _Vocabulary:
 
     def term(self, column: int) -> str:
         if "_terms" not in self.__dict__:
-            self._terms = sorted(self.index, key=self.index.__getitem__)
+            self._terms = list(self.index)  # built in column order
         return self._terms[column]
 
     def explains(self):

@@ -456,11 +456,11 @@ def _retagged(session: Session, mention: Mention, user: User, *, sentiment: str 
         values.update(intent=intent, intent_confidence=1.0)
     intent = intent or mention.intent or "other"
     sentiment = sentiment or mention.sentiment or "neutral"
+    intent_confidence = values.get("intent_confidence", mention.intent_confidence or 0.0)
     rank = priority.score(
-        text=mention.text, intent=intent, intent_confidence=values.get("intent_confidence", mention.intent_confidence
-                                                                       or 0.0),
-        sentiment=sentiment, polarity=mention.polarity or 0.0, followers=mention.author.followers,
-        posted_at=mention.posted_at, now=mention.tagged_at or mention.posted_at)
+        text=mention.text, intent=intent, intent_confidence=intent_confidence, sentiment=sentiment,
+        polarity=mention.polarity or 0.0, followers=mention.author.followers, posted_at=mention.posted_at,
+        now=mention.tagged_at or mention.posted_at)
     values.update(priority=rank.score, priority_reasons=rank.reasons, urgent=rank.urgent, queue_id=mention.queue_id)
     if mention.escalated_at is None and mention.status not in CLOSED:
         values["queue_id"] = Router(session).route(intent=intent, sentiment=sentiment, network=mention.network,
