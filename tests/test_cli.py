@@ -149,3 +149,102 @@ def test_migrations_match_the_models(settings):
         # Neither backend reflects partial DESC indexes faithfully; test_ranking_indexes_are_used checks them.
         diff = [d for d in diff if not (d[0].endswith("_index") and d[1].name in DESC_INDEXES)]
     assert diff == [], f"models changed without a migration: {diff}"
+
+
+# Section 8 of issue 10: every command that reads the database, on an instance whose database was never created.
+
+NEEDS_NO_DATABASE = {"init", "run", "train", "classify", "redis status", "redis start", "redis stop"}  # init, run
+# and train create or upgrade it themselves; classify and redis never read it
+FRESH_INSTANCE_ARGS = {
+    "worker": ["worker", "--burst"],
+    "cron": ["cron"],
+    "import": ["import", "{posts}", "--source", "Export"],
+    "report": ["report"],
+    "summaries": ["summaries"],
+    "status": ["status"],
+    "user add": ["user", "add", "robin", "--role", "lead"],
+    "token create": ["token", "create", "--user", "lead"],
+    "token list": ["token", "list"],
+    "token revoke": ["token", "revoke", "1"],
+    "source add-rss": ["source", "add-rss", "Feed", "https://example.com/feed.xml"],
+    "source list": ["source", "list"],
+    "source dead-letters": ["source", "dead-letters"],
+}
+RUNS_UNTIL_STOPPED = {"worker", "cron"}  # run as processes, so a missing check shows as a timeout, not a hang
+
+
+def _command_paths(group, prefix: str = "") -> list[str]:
+    import click
+
+    paths = []
+    for name, command in group.commands.items():
+        path = f"{prefix}{name}"
+        paths += _command_paths(command, f"{path} ") if isinstance(command, click.Group) else [path]
+    return paths
+
+
+def test_every_command_is_tried_on_a_fresh_instance():
+    assert set(_command_paths(main)) == NEEDS_NO_DATABASE | set(FRESH_INSTANCE_ARGS)
+
+
+@pytest.fixture
+def fresh_database(tmp_path, settings):
+    """A database URL nothing was ever created in: a SQLite path, or an empty PostgreSQL schema."""
+    from sqlalchemy import text
+
+    from triage.db import get_engine
+
+    if not settings.database_url.startswith("postgresql"):
+        path = tmp_path / "fresh" / "triage.sqlite3"
+        path.parent.mkdir()
+        yield f"sqlite:///{path}", lambda: path.exists()
+        return
+    from sqlalchemy.engine import make_url
+
+    schema = f"fresh_{os.getpid()}_{tmp_path.name[-20:]}".lower().replace("-", "_")
+    base = make_url(settings.database_url).difference_update_query(["options"])
+    admin = get_engine(base.render_as_string(hide_password=False))
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+    def created_anything() -> bool:
+        with admin.connect() as conn:
+            return bool(conn.scalar(text("SELECT count(*) FROM information_schema.tables WHERE table_schema = :s"),
+                                    {"s": schema}))
+
+    yield url, created_anything
+    get_engine(url).dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.mark.parametrize("command", sorted(FRESH_INSTANCE_ARGS))
+def test_a_command_on_a_fresh_instance_says_to_run_init_in_one_line(command, fresh_database, tmp_path):
+    url, created_anything = fresh_database
+    posts = tmp_path / "posts.jsonl"
+    _jsonl(posts, [record()])
+    args = [a.replace("{posts}", str(posts)) for a in FRESH_INSTANCE_ARGS[command]]
+    env = {"TRIAGE_DATABASE_URL": url, "TRIAGE_INSTANCE_PATH": str(tmp_path / "fresh")}
+    if command in RUNS_UNTIL_STOPPED:
+        done = subprocess.run([sys.executable, "-m", "triage.cli", *args], env={**os.environ, **env},
+                              capture_output=True, text=True, timeout=120)
+        code, output = done.returncode, done.stdout + done.stderr
+    else:
+        result = CliRunner().invoke(main, args, env=env, input="longenough1\nlongenough1\n")
+        assert isinstance(result.exception, SystemExit), result.exception  # a message, not a traceback
+        code, output = result.exit_code, result.output
+    assert code == 1 and "Traceback" not in output and "Password" not in output  # said before any prompt
+    message = [line for line in output.splitlines() if "init" in line]
+    assert len(message) == 1 and "run `triage init` first" in message[0], output
+    assert not created_anything(), "it left an empty database behind"
+
+
+def test_after_init_the_same_commands_work(fresh_database, tmp_path):
+    url, _ = fresh_database
+    env = {"TRIAGE_DATABASE_URL": url, "TRIAGE_INSTANCE_PATH": str(tmp_path / "fresh"), "TRIAGE_DEMO": "0"}
+    assert CliRunner().invoke(main, ["init"], env=env).exit_code == 0
+    added = CliRunner().invoke(main, ["user", "add", "robin", "--role", "lead"], env=env,
+                               input="longenough1\nlongenough1\n")
+    assert added.exit_code == 0 and "added robin (lead)" in added.output
+    assert CliRunner().invoke(main, ["report"], env=env).exit_code == 0

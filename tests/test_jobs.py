@@ -181,3 +181,65 @@ def test_stored_posts_survive_redis_being_unreachable(db, make_source, settings,
     assert jobs.sweep(stale_seconds=0) == receipt.delivery_ids  # Redis is back: the sweeper finds them
     run_worker()
     assert _count(db, Mention, Mention.status == "open") == 2
+
+
+def _start_worker(log) -> subprocess.Popen:
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "triage.cli", "worker"], env=os.environ.copy(),
+                                start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
+
+
+def test_a_batch_held_by_a_sigkilled_worker_is_retried_at_the_next_sweep(db, make_source, settings, redis_conn,
+                                                                         tmp_path):
+    source = make_source()
+    posts = [record(text=f"@northwind parcel {n} never came, this is a disgrace") for n in range(4000)]
+    [delivery_id] = ingest.receive(db, source, posts, batch_size=len(posts)).delivery_ids
+    db.commit()
+    job = jobs.enqueue_delivery(settings, delivery_id)
+    log = tmp_path / "worker.log"
+    worker = _start_worker(log)
+    deadline = time.monotonic() + 60
+    while job.get_status(refresh=True) != JobStatus.STARTED:
+        assert time.monotonic() < deadline, "the worker never started the job"
+        time.sleep(0.05)
+    while _count(db, Delivery, Delivery.attempts == 1) == 0:  # counted as it starts, before any work
+        assert time.monotonic() < deadline, "the attempt was not counted"
+        time.sleep(0.05)
+    assert jobs.sweep(stale_seconds=0) == []  # its worker is alive: not taken from it
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+    killed_at = time.monotonic()
+    assert db.get(Delivery, delivery_id).processed_at is None, "the job finished before the kill: test proves nothing"
+    assert job.get_status(refresh=True) == JobStatus.STARTED  # what RQ still believes, for minutes
+
+    # Default window and time limit (60 s, 300 s): the sweep sees the worker's process is gone, without waiting.
+    assert jobs.sweep() == [delivery_id]
+    worker = _start_worker(log)
+    try:
+        while _count(db, Delivery, Delivery.processed_at.is_not(None)) == 0:
+            assert worker.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() - killed_at < 60, "the batch was not retried within a minute"
+            time.sleep(0.2)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(30)
+    assert _count(db, Mention) == len(posts) and _count(db, Mention, Mention.tagged_at.is_(None)) == 0
+    db.expire_all()
+    assert db.get(Delivery, delivery_id).attempts == 2  # counted when each job started, the killed one too
+
+
+def test_sweep_is_fair_past_its_page_limit(db, make_source, settings, redis_conn):
+    source = make_source()
+    ids = [ingest.receive(db, source, [record()]).delivery_ids[0] for _ in range(5)]
+    db.commit()
+    redis_conn.delete(f"{settings.queue_prefix}:sweep-cursor")
+    seen = []
+    try:
+        for _ in range(3):
+            swept = jobs.sweep(stale_seconds=0, limit=2)
+            seen += swept
+            broker.queue(settings, "ingest").empty()  # lost again: only a fair sweep reaches the later ones
+        assert sorted(seen) == ids  # the first two, the next two, then the last one: none starved
+        assert jobs.sweep(stale_seconds=0, limit=2) == ids[:2]  # and round again
+    finally:
+        redis_conn.delete(f"{settings.queue_prefix}:sweep-cursor")

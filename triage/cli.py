@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,8 +13,16 @@ from sqlalchemy import func, select
 from triage.config import Settings, load_settings
 
 
-def _settings() -> Settings:
-    return load_settings()
+def _settings(*, database: bool = True) -> Settings:
+    """The settings; with `database`, first make sure the database was created (else say, in one line, to run init)."""
+    settings = load_settings()
+    if database:
+        from triage import migrate
+
+        problem = migrate.readiness(settings.database_url)
+        if problem:
+            raise click.ClickException(problem)
+    return settings
 
 
 def _prepare(settings: Settings) -> list[tuple[str, str, str]]:
@@ -41,7 +48,7 @@ def main() -> None:
 @main.command()
 def init() -> None:
     """Create or upgrade the database (Alembic migrations) and the default queues."""
-    settings = _settings()
+    settings = _settings(database=False)
     for username, role, password in _prepare(settings):
         click.echo(f"  {username:<11} {role:<11} {password}")
     click.echo(f"database ready: {_redact(settings.database_url)}")
@@ -51,42 +58,50 @@ def init() -> None:
 @click.option("--workers", default=1, show_default=True, help="RQ worker processes to start.")
 @click.option("--no-web", is_flag=True, help="Run Redis, workers and the scheduler only.")
 def run(workers: int, no_web: bool) -> None:
-    """Set up and run everything: database, Redis (embedded unless TRIAGE_REDIS_URL), workers, scheduler, web."""
-    from triage import broker
+    """Set up and run everything: database, Redis (embedded unless TRIAGE_REDIS_URL), workers, scheduler, web.
 
-    settings = _settings()
+    A worker, the scheduler or the embedded Redis that dies is started again; Ctrl-C stops the workers and
+    the scheduler, then the embedded Redis last.
+    """
+    import threading
+
+    from triage import broker
+    from triage.supervision import Supervisor, child_argv
+
+    settings = _settings(database=False)  # it creates or upgrades the database itself
+    embedded, ownership = None, None
+    if not settings.redis_url:
+        embedded = broker.embedded_for(settings)
+        ownership = embedded.hold_ownership()
+        if ownership is None:
+            raise click.ClickException(f"another `triage run` (pid {embedded.owner()}) runs this instance "
+                                       f"({settings.instance_path}); stop it first")
     created = _prepare(settings)
     if created:
         click.secho("Demo team created. These passwords are shown once; keep them:", fg="yellow", bold=True)
         for username, role, password in created:
             click.echo(f"  {username:<11} {role:<11} {password}")
-    embedded = None
-    if not settings.redis_url:
-        embedded = broker.embedded_for(settings).start()
-        click.echo(f"embedded Redis on {embedded.socket}")
-    env = broker.worker_env(settings)
-    children = [subprocess.Popen([sys.executable, "-m", "triage.cli", "worker"], env=env) for _ in range(workers)]
-    children.append(subprocess.Popen([sys.executable, "-m", "triage.cli", "cron"], env=env))
-
-    def stop(*_args) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 10
-        for child in children:
-            try:
-                child.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-        if embedded:
-            embedded.stop()
-
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if embedded is not None:
+        try:
+            embedded.start(adopt=True)  # a server a CLI command left running is adopted, and stopped at the end
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"embedded Redis on {embedded.socket} (pid {embedded.pid})")
+        settings = settings.with_(redis_url=embedded.url)  # nobody else in this process starts one
+    supervisor = Supervisor(broker.worker_env(settings), embedded=embedded,
+                            log=lambda line: click.echo(f"triage run: {line}", err=True))
+    for n in range(workers):
+        supervisor.add(f"worker {n + 1}" if workers > 1 else "worker", child_argv("worker"))
+    supervisor.add("scheduler", child_argv("cron"))
+    # SIGTERM stops it as Ctrl-C does (werkzeug's server returns on KeyboardInterrupt).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
+        supervisor.start()
+        threading.Thread(target=supervisor.watch, name="supervisor", daemon=True).start()
         if no_web:
             click.echo("workers and scheduler running; Ctrl-C stops them")
-            while all(c.poll() is None for c in children):
-                time.sleep(1)
+            while True:
+                time.sleep(3600)
         else:
             from werkzeug.serving import run_simple
 
@@ -98,7 +113,12 @@ def run(workers: int, no_web: bool) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        stop()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the orderly stop short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        click.echo("stopping: workers and scheduler first" + (", then the embedded Redis" if embedded else ""))
+        supervisor.stop()
+        if ownership is not None:
+            ownership.close()
         click.echo("stopped")
 
 
@@ -117,12 +137,48 @@ def worker(burst: bool, name: str | None, fork: bool) -> None:
     from rq import SimpleWorker, Worker
 
     from triage import broker
+    from triage.supervision import follow_supervisor
 
     settings = _settings()
     _preload()
     worker_class = Worker if fork else SimpleWorker
-    w = worker_class(broker.all_queues(settings), connection=broker.connection(settings), name=name)
+    try:
+        w = worker_class(broker.all_queues(settings), connection=broker.connection(settings), name=name)
+    except RuntimeError as exc:  # the embedded Redis would not start
+        raise click.ClickException(str(exc)) from None
+    follow_supervisor()
+    _keep_heartbeat(w)
     w.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+
+
+HEARTBEAT_SECONDS = 10  # /healthz counts a worker whose heartbeat is older than health.WORKER_STALE_SECONDS as gone
+# Refresh the heartbeat only of a worker still registered: after RQ's teardown deleted the key, a late beat
+# would bring back a ghost holding nothing but 'last_heartbeat'.
+_BEAT = """if redis.call('exists', KEYS[1]) == 1 then
+  redis.call('hset', KEYS[1], 'last_heartbeat', ARGV[1])
+  redis.call('expire', KEYS[1], ARGV[2])
+end"""
+
+
+def _keep_heartbeat(w) -> None:
+    """Beat every few seconds, busy or idle: RQ beats only between jobs (idle: every ~7 min), so a worker
+    killed mid-batch looked alive, and busy, for minutes."""
+    import threading
+
+    from redis.exceptions import RedisError
+    from rq.utils import now, utcformat
+
+    beat = w.connection.register_script(_BEAT)
+
+    def loop() -> None:
+        while True:
+            time.sleep(HEARTBEAT_SECONDS)
+            try:
+                beat(keys=[w.key], args=[utcformat(now()), HEARTBEAT_SECONDS * 6])
+            except RedisError:
+                pass  # Redis is away; RQ's own loop reconnects, and the next beat follows
+
+    threading.Thread(target=loop, name="heartbeat", daemon=True).start()
 
 
 def _preload() -> None:
@@ -136,13 +192,19 @@ def _preload() -> None:
 @main.command()
 def cron() -> None:
     """Run RQ's cron scheduler: polls due sources every few seconds, sweeps lost work every 30 s, retrains hourly."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
     from rq.cron import CronScheduler
 
     from triage import broker
+    from triage.supervision import follow_supervisor
     from workers import jobs
 
     settings = _settings()
-    scheduler = CronScheduler(connection=broker.connection(settings), logging_level="WARNING")
+    try:
+        scheduler = CronScheduler(connection=broker.connection(settings), logging_level="WARNING")
+    except RuntimeError as exc:  # the embedded Redis would not start
+        raise click.ClickException(str(exc)) from None
     maintenance = broker.queue_name(settings, "maintenance")
     scheduler.register(jobs.schedule_polls, maintenance, interval=3, job_timeout=60, result_ttl=60)
     scheduler.register(jobs.sweep, maintenance, interval=30, job_timeout=120, result_ttl=60)
@@ -152,7 +214,12 @@ def cron() -> None:
     # Hourly, and only when people corrected tags (or labels were imported) since the active model.
     scheduler.register(jobs.retrain, maintenance, interval=3600, job_timeout=jobs.RETRAIN_JOB_TIMEOUT,
                        result_ttl=3600)
-    scheduler.start()
+    follow_supervisor()
+    try:
+        scheduler.start()
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        # One line rather than a traceback; `triage run` starts the scheduler again once Redis is back.
+        raise click.ClickException(f"the scheduler lost Redis ({exc}); stopping") from None
 
 
 @main.command(name="import")
@@ -214,23 +281,49 @@ def _wait_for(settings: Settings, delivery_ids: list[int], total: int) -> None:
                 done = session.scalar(select(func.coalesce(func.sum(Delivery.post_count), 0)).where(
                     Delivery.id.in_(delivery_ids), Delivery.processed_at.is_not(None)))
             bar.update(done - bar.n)
-            if done >= total:
+            if done >= total:  # dead-lettered posts count as done: their deliveries are processed
+                _say_set_aside(settings, delivery_ids)
                 return
             if not warned and time.monotonic() - started > 10 and not _workers_alive(settings):
                 click.echo("no worker is running: start one with `triage worker` (`make run` starts one)", err=True)
                 warned = True
             if time.monotonic() - last_sweep > 15:
-                jobs.sweep(stale_seconds=15)
+                _sweep_if_redis_answers(jobs)
                 last_sweep = time.monotonic()
             time.sleep(0.5)
 
 
+def _say_set_aside(settings: Settings, delivery_ids: list[int]) -> None:
+    from triage import dead_letters
+    from triage.db import session_scope
+
+    with session_scope(settings.database_url) as session:
+        count = dead_letters.counts_by_delivery(session, delivery_ids)
+    if count:
+        click.echo(f"{count:,} posts could not be stored and were set aside as dead letters: a lead can fix and "
+                   "retry or discard them on the Sources page", err=True)
+
+
+def _sweep_if_redis_answers(jobs) -> None:
+    """Enqueue lost work again; with Redis away (restarting) the next round does it, the posts are stored."""
+    from redis.exceptions import RedisError
+
+    try:
+        jobs.sweep(stale_seconds=15)
+    except (RedisError, OSError, RuntimeError):
+        pass
+
+
 def _workers_alive(settings: Settings) -> bool:
+    from redis.exceptions import RedisError
     from rq import Worker
 
     from triage import broker
 
-    return bool(Worker.all(queue=broker.queue(settings, "ingest")))
+    try:
+        return bool(Worker.all(queue=broker.queue(settings, "ingest")))
+    except (RedisError, OSError, RuntimeError):
+        return True  # Redis is away for a moment: no reason to send anyone to start a worker
 
 
 @main.command()
@@ -269,7 +362,7 @@ def train(input_file: Path | None, min_per_class: int | None) -> None:
     from triage import learning, migrate
     from triage.db import session_scope
 
-    settings = _settings()
+    settings = _settings(database=False)  # it migrates the database itself
     examples = []
     if input_file is not None:
         try:
@@ -294,23 +387,70 @@ def train(input_file: Path | None, min_per_class: int | None) -> None:
 
 @main.group()
 def token() -> None:
-    """API tokens."""
+    """API tokens: create, list, revoke (as the operator at the console, as the audit log records it)."""
 
 
 @token.command(name="create")
-@click.option("--user", "username", required=True)
+@click.option("--user", "username", required=True, help="The person the token acts as (with their role).")
 @click.option("--name", default="api", show_default=True, help="What the token is for.")
-def token_create(username: str, name: str) -> None:
-    """Create a bearer token for the push API; it is printed once."""
+@click.option("--source", default=None, help="Scope: it may only push posts into this (existing) source.")
+@click.option("--read-only", is_flag=True, help="Scope: it may only read (GET).")
+def token_create(username: str, name: str, source: str | None, read_only: bool) -> None:
+    """Create a bearer token for the API; it is printed once (only its hash is kept)."""
     from triage.accounts import AccountError, create_token
     from triage.db import session_scope
 
     settings = _settings()
     try:
         with session_scope(settings.database_url) as session:
-            click.echo(create_token(session, username, name))
+            secret = create_token(session, username, name, actor=None, source=source, read_only=read_only)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
+    click.echo(secret)  # after the commit: a printed token always works
+
+
+@token.command(name="list")
+@click.option("--user", "username", default=None, help="Only this person's tokens.")
+def token_list(username: str | None) -> None:
+    """List tokens, newest first: id, person, name, scope, created, last used, revoked."""
+    from triage.accounts import AccountError, list_tokens
+    from triage.db import session_scope
+
+    settings = _settings()
+    try:
+        with session_scope(settings.database_url) as session:
+            rows = [(str(t.id), t.user.username, t.name, t.scope, _stamp(t.created_at), _stamp(t.last_used_at),
+                     _stamp(t.revoked_at)) for t in list_tokens(session, None, username)]
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not rows:
+        click.echo("no tokens")
+        return
+    header = ("id", "user", "name", "may", "created", "last used", "revoked")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _stamp(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+@token.command(name="revoke")
+@click.argument("token_id", type=click.IntRange(min=1))
+def token_revoke(token_id: int) -> None:
+    """Revoke a token by its id (see `triage token list`); whatever uses it is refused from then on."""
+    from triage.accounts import AccountError, revoke_token
+    from triage.db import session_scope
+
+    settings = _settings()
+    try:
+        with session_scope(settings.database_url) as session:
+            row = revoke_token(session, None, token_id)
+            described = f"revoked token {row.id} “{row.name}” of {row.user.username}"
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(described)
 
 
 @main.group()
@@ -324,13 +464,15 @@ def user() -> None:
               show_default=True)
 @click.option("--name", "display_name", default=None, help="Name shown to the team.")
 @click.option("--team", default=None)
-@click.password_option()
-def user_add(username: str, role: str, display_name: str | None, team: str | None, password: str) -> None:
+@click.option("--password", default=None, help="The first password (prompted for when not given).")
+def user_add(username: str, role: str, display_name: str | None, team: str | None, password: str | None) -> None:
     """Add a team member (prompts for the password)."""
     from triage.accounts import AccountError, add_user
     from triage.db import session_scope
 
-    settings = _settings()
+    settings = _settings()  # before the prompt: on a fresh instance, say to run init first
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         with session_scope(settings.database_url) as session:
             add_user(session, username, password, role=role, display_name=display_name, team=team)
@@ -376,6 +518,21 @@ def source_list() -> None:
         for s in session.scalars(select(Source).order_by(Source.name)):
             state = "enabled" if s.enabled else "paused"
             click.echo(f"{s.name:<24} {s.kind:<7} {state:<8} last run {s.last_run_at or '-'}  {s.last_error or ''}")
+
+
+@source.command(name="dead-letters")
+def source_dead_letters() -> None:
+    """Posts set aside because they could not be stored, with the reason (fix and retry them on the Sources page)."""
+    from triage import dead_letters
+    from triage.db import session_scope
+
+    with session_scope(_settings().database_url) as session:
+        letters = dead_letters.open_letters(session, limit=1000)
+        for d in letters:
+            post_id = d.payload.get("id") if isinstance(d.payload, dict) else None
+            click.echo(f"{d.id:>6}  {d.source.name:<24} {str(post_id)[:40]:<40} {d.error}")
+        if not letters:
+            click.echo("no dead letters: every post that arrived was stored")
 
 
 @main.command()
@@ -440,6 +597,65 @@ def status() -> None:
         ok, body = health.report(session, settings)
     click.echo(json.dumps(body, indent=2))
     sys.exit(0 if ok else 1)
+
+
+@main.group(name="redis")
+def redis_group() -> None:
+    """The embedded Redis server (when TRIAGE_REDIS_URL is unset): status, start, stop."""
+
+
+def _embedded(settings: Settings):
+    from triage import broker
+
+    if settings.redis_url and not broker.is_embedded(settings):
+        raise click.ClickException(f"TRIAGE_REDIS_URL is set ({_redact(settings.redis_url)}): triage uses that "
+                                   "server, not an embedded one")
+    return broker.embedded_for(settings)
+
+
+@redis_group.command(name="status")
+def redis_status() -> None:
+    """Whether the embedded Redis runs, its pid and socket, and who owns it."""
+    embedded = _embedded(_settings(database=False))
+    pid, owner = embedded.server_pid(), embedded.owner()
+    if not embedded.alive():
+        click.echo(f"embedded Redis: not running ({embedded.socket}); `triage run` starts it, "
+                   "as does any command that needs it")
+        sys.exit(1)
+    import redis
+
+    info = redis.Redis(unix_socket_path=str(embedded.socket)).info()
+    held = f"owned by `triage run` (pid {owner}), which stops it" if owner else \
+        "detached: it runs until `triage redis stop` (or a `triage run` adopts it)"
+    click.echo(f"embedded Redis: running, pid {pid or info.get('process_id')}, socket {embedded.socket}, "
+               f"up {info.get('uptime_in_seconds', 0):,} s, {info.get('used_memory_human', '?')} used; {held}")
+
+
+@redis_group.command(name="start")
+def redis_start() -> None:
+    """Start the embedded Redis detached (it outlives this command) unless one runs already."""
+    embedded = _embedded(_settings(database=False))
+    try:
+        embedded.start(detach=True)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"embedded Redis runs (pid {embedded.server_pid()}) on {embedded.socket}")
+
+
+@redis_group.command(name="stop")
+def redis_stop() -> None:
+    """Stop a detached embedded Redis (one that `triage run` owns stops with it: Ctrl-C that instead)."""
+    embedded = _embedded(_settings(database=False))
+    owner = embedded.owner()
+    if owner:
+        raise click.ClickException(f"`triage run` (pid {owner}) owns this Redis and would start it again: "
+                                   "stop `triage run` (Ctrl-C) instead")
+    pid = embedded.take_over()
+    if pid is None:
+        click.echo("embedded Redis: not running")
+        return
+    embedded.stop()
+    click.echo(f"stopped the embedded Redis (pid {pid})")
 
 
 def _redact(url: str) -> str:

@@ -27,6 +27,7 @@ class Settings:
     sweep_after_seconds: int = 60  # a delivery not processed after this long is enqueued again
     claim_idle_minutes: int = 15
     login_limit: str = "10 per minute;100 per hour"  # login attempts per client address
+    api_limit: str = "600 per minute"  # API requests per token (per client address without one)
     secure_cookies: bool = False  # set when served over HTTPS
     min_labels_per_class: int = 20  # below this many labels in a class, a task is tagged by the rules, not learned
     demo: bool = True
@@ -52,6 +53,7 @@ def load_settings(**overrides) -> Settings:
         sweep_after_seconds=int(_env("SWEEP_AFTER_SECONDS", "60")),
         claim_idle_minutes=int(_env("CLAIM_IDLE_MINUTES", "15")),
         login_limit=_env("LOGIN_LIMIT", "10 per minute;100 per hour"),
+        api_limit=_env("API_LIMIT", "600 per minute"),
         secure_cookies=_env("SECURE_COOKIES", "0") in ("1", "true", "yes"),
         min_labels_per_class=int(_env("MIN_LABELS_PER_CLASS", "20")),
         demo=_env("DEMO", "1") not in ("0", "false", "no"),

@@ -10,6 +10,10 @@ from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+# The largest id a row can have on every backend: ids are INTEGER columns, 32-bit on PostgreSQL (SQLite's hold
+# 64). A bigger id names no row; looking one up would crash PostgreSQL's cast ("integer out of range").
+MAX_ROW_ID = 2**31 - 1
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -60,6 +60,9 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[Row]:
         except json.JSONDecodeError as exc:
             yield Row(number, None, f"not valid JSON: {exc.msg} at column {exc.colno}")
             continue
+        except RecursionError:  # the parser recurses per level; no post is nested this deep
+            yield Row(number, None, "not valid JSON: nested too deeply")
+            continue
         if not isinstance(record, dict):
             yield Row(number, None, "a line must hold one JSON object")
             continue

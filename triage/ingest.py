@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import exc as db_errors
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from triage.db import utcnow
-from triage.models import Author, Delivery, Event, Mention, Response, Source
+from triage.models import Author, DeadLetter, Delivery, Event, Mention, Response, Source
 from triage.models.mentions import ANSWERED, NEW, OPEN
 from triage.posts import Post, PostError, parse_post
 from triage.tagging import classify_posts, tag_new_mentions
@@ -38,6 +39,7 @@ class Processed:
     duplicates: int = 0
     responses: int = 0
     waiting_responses: int = 0
+    dead_letters: int = 0  # posts set aside (see triage.dead_letters)
     mention_ids: list[int] = field(default_factory=list)
 
 
@@ -76,34 +78,98 @@ def _short(value: Any) -> str | None:
 
 
 def process_delivery(session: Session, delivery_id: int, *, now: datetime | None = None) -> Processed | None:
-    """Store, tag and queue one delivery, in the caller's transaction. Safe to run twice."""
+    """Store, tag and queue one delivery, in the caller's transaction. Safe to run twice.
+
+    One post that cannot be stored does not sink its batch: the batch is stored in a SAVEPOINT, and if that
+    fails it is split in halves until the failing posts are alone; each of those is set aside as a dead letter
+    (`triage.dead_letters`) and the others land. Only a database that is away or locked fails the whole job,
+    which is then tried again.
+    """
     now = now or utcnow()
     delivery = session.get(Delivery, delivery_id)
     if delivery is None or delivery.processed_at is not None:
         return None
     source = delivery.source
     brand = {h.lower().lstrip("@") for h in source.brand_handles or []}
-    posts = [parse_post(r) for r in delivery.posts]
-    customer_posts = [p for p in posts if p.author_handle not in brand]
-    brand_posts = [p for p in posts if p.author_handle in brand]
+    result = Processed(delivery_id=delivery.id)
+    parsed: list[tuple[Any, Post]] = []
+    for raw in delivery.posts or []:
+        try:
+            parsed.append((raw, parse_post(raw)))
+        except PostError as exc:  # stored by an older triage, or written around the door
+            _set_aside(session, delivery, raw, f"refused: {exc}", now=now, result=result)
 
     # Classify first: on SQLite the writes below hold the database's write lock, and a batch's
     # classification is most of its time; nobody should wait on it.
-    tags = classify_posts({(p.network, p.external_id): p.text for p in customer_posts})
-    result = Processed(delivery_id=delivery.id)
-    new_ids = store_mentions(session, source, delivery.id, customer_posts, now=now)
-    result.stored, result.duplicates = len(new_ids), len(customer_posts) - len(new_ids)
-    result.mention_ids = new_ids
-    tag_new_mentions(session, new_ids, now=now, tags_by_key=tags)
-    result.responses, result.waiting_responses = record_brand_replies(session, brand_posts, now=now)
-    result.responses += attach_waiting_replies(session, new_ids, now=now)
+    tags = classify_posts({(p.network, p.external_id): p.text for _, p in parsed if p.author_handle not in brand})
+    # A write before the first SAVEPOINT: pysqlite opens its transaction only at a write, and a SAVEPOINT
+    # outside one would commit on release, half a batch before the delivery is marked processed.
+    session.execute(update(Delivery).where(Delivery.id == delivery.id).values(last_attempt_at=now))
+    _land(session, delivery, parsed, brand, tags, now=now, result=result)
 
-    delivery.attempts += 1
     delivery.processed_at = now
     delivery.stored_count, delivery.duplicate_count = result.stored, result.duplicates
     delivery.response_count = result.responses
     source.last_run_at = now
     return result
+
+
+# The database is away or locked: no post is at fault, so the job fails and is tried again as a whole.
+TRANSIENT = (db_errors.OperationalError, db_errors.InterfaceError, db_errors.TimeoutError, db_errors.DisconnectionError)
+
+
+def _land(session: Session, delivery: Delivery, items: list[tuple[Any, Post]], brand: set[str], tags: dict, *,
+          now: datetime, result: Processed) -> None:
+    """Store `items` in one SAVEPOINT; if that fails, each half on its own, down to the post at fault."""
+    if not items:
+        return
+    try:
+        with session.begin_nested():
+            part = _store_posts(session, delivery, [p for _, p in items], brand, tags, now=now)
+    except TRANSIENT:
+        raise
+    except Exception as error:  # noqa: BLE001 - isolated below; a single post's failure is kept as its reason
+        if len(items) == 1:
+            _set_aside(session, delivery, items[0][0], _reason(error), now=now, result=result)
+            return
+        middle = len(items) // 2
+        _land(session, delivery, items[:middle], brand, tags, now=now, result=result)
+        _land(session, delivery, items[middle:], brand, tags, now=now, result=result)
+        return
+    result.stored += part.stored
+    result.duplicates += part.duplicates
+    result.responses += part.responses
+    result.waiting_responses += part.waiting_responses
+    result.mention_ids += part.mention_ids
+
+
+def _store_posts(session: Session, delivery: Delivery, posts: list[Post], brand: set[str], tags: dict, *,
+                 now: datetime) -> Processed:
+    source = delivery.source
+    customer_posts = [p for p in posts if p.author_handle not in brand]
+    brand_posts = [p for p in posts if p.author_handle in brand]
+    part = Processed(delivery_id=delivery.id)
+    new_ids = store_mentions(session, source, delivery.id, customer_posts, now=now)
+    part.stored, part.duplicates = len(new_ids), len(customer_posts) - len(new_ids)
+    part.mention_ids = new_ids
+    tag_new_mentions(session, new_ids, now=now, tags_by_key=tags)
+    part.responses, part.waiting_responses = record_brand_replies(session, brand_posts, now=now)
+    part.responses += attach_waiting_replies(session, new_ids, now=now)
+    return part
+
+
+def _set_aside(session: Session, delivery: Delivery, raw: Any, reason: str, *, now: datetime,
+               result: Processed) -> None:
+    session.add(DeadLetter(source_id=delivery.source_id, delivery_id=delivery.id, payload=raw, error=reason[:2000],
+                           attempts=max(delivery.attempts, 1), created_at=now))
+    result.dead_letters += 1
+
+
+def _reason(error: BaseException) -> str:
+    """The error in a sentence, without the SQL statement or its parameters."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else 'no message'}"[:2000]
 
 
 def _insert(session: Session, model):

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import random
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from triage.db import utcnow
-from triage.models import Event, Mention, Response
+from triage.models import Event, Mention, Response, User
 
 
 class DeliveryError(Exception):
@@ -52,3 +53,24 @@ def deliver(session: Session, response_id: int) -> str:
     session.add(Event(mention_id=mention.id, action="reply sent", created_at=response.sent_at, to_state="sent",
                       detail={"response_id": response.id, "attempt": response.attempts}))
     return "sent"
+
+
+def retry(session: Session, mention_id: int, response_id: int, user: User) -> Response:
+    """Send a failed reply again (agents and leads); the caller commits, then enqueues its delivery."""
+    from triage.workflow import WORKERS, Conflict, Forbidden, NotFound
+
+    if not user.can(*WORKERS):
+        raise Forbidden(f"a {user.role} cannot retry a reply; it needs the role {' or '.join(WORKERS)}")
+    response = session.get(Response, response_id, populate_existing=True)
+    if response is None or response.mention_id != mention_id:
+        raise NotFound(f"mention {mention_id} has no reply {response_id}")
+    # Conditional, so two people pressing Retry at once send it once.
+    done = session.execute(update(Response).where(Response.id == response_id, Response.delivery_status == "failed")
+                           .values(delivery_status="pending")).rowcount
+    session.refresh(response)
+    if not done:
+        raise Conflict(f"this reply is {response.delivery_status}; only failed replies are retried")
+    session.add(Event(mention_id=mention_id, actor_id=user.id, action="retried reply", from_state="failed",
+                      to_state="pending", created_at=utcnow(),
+                      detail={"response_id": response.id, "attempts": response.attempts}))
+    return response

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import false, func, or_, select, text
 from sqlalchemy.orm import Session, joinedload
 
 from triage.models import Author, Event, Mention, Queue, Response, User
@@ -22,6 +22,7 @@ VIEWS = {
 }
 FILTERS = ("queue", "network", "intent", "sentiment", "status", "owner", "tags")
 UNSURE = 0.6  # below this the classifier is right about half the time: a person's look (and label) helps most
+MAX_PAGE = 100_000  # 5 million items deep: further is no list anyone pages through (and the offset stays small)
 
 
 def unsure_tags():
@@ -89,10 +90,11 @@ def work_list(session: Session, user: User, view: str = "all", filters: dict | N
             query = query.where(getattr(Mention, name) == filters[name])
     if "owner" in filters:
         owner = session.scalar(select(User.id).where(User.username == filters["owner"]))
-        query = query.where(Mention.owner_id == owner)
+        # An unknown owner owns nothing (comparing with None would list every unowned item instead).
+        query = query.where(Mention.owner_id == owner if owner is not None else false())
     if filters.get("tags") == "unsure":
         query = query.where(unsure_tags())
-    page = max(1, page)
+    page = min(max(1, page), MAX_PAGE)
     rows = list(session.scalars(ordered(query).offset((page - 1) * per_page).limit(per_page + 1)).unique())
     return Listing(rows[:per_page], len(rows) > per_page, page)
 

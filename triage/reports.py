@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Date, Float, Integer, and_, case, cast, extract, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from triage.db import UTCDateTime, utcnow
+from triage.db import MAX_ROW_ID, UTCDateTime, utcnow
 from triage.models import Author, Event, Mention, Queue, Response, Team, User
 from triage.models.mentions import IRRELEVANT, RESOLVED, SPAM, WORKABLE
 
@@ -30,6 +30,8 @@ DIMENSION_NAMES = {"agent": "Agent", "team": "Team", "queue": "Queue", "intent":
                    "day": "Day"}
 NONE = "none"  # the filter value for "no agent", "no team", ...
 MAX_DAYS = 10 * 366  # a whole imported history fits; the page thins its day labels
+# Days a filter may name: beyond these no post exists, and 9999-12-31 plus a day overflows the date maths.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 DEFAULT_DAYS = 7  # a week: what a supervisor reviews; longer ranges are a click away
 QUICK_RANGES = (7, 30, 90)
 TARGETS = ("first_response", "resolution")
@@ -135,9 +137,33 @@ def _date(value, name: str) -> date | None:
     if isinstance(value, date):
         return value
     try:
-        return date.fromisoformat(str(value).strip()[:10])
+        day = date.fromisoformat(str(value).strip()[:10])
     except ValueError:
         raise ReportError(f"{name} '{str(value)[:20]}' is not a date like 2026-11-20") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ReportError(f"{name} {day} is outside the years {FIRST_DAY.year} to {LAST_DAY.year}")
+    return day
+
+
+def row_id(value, name: str) -> int:
+    """A row id typed into a filter or a paging position: ASCII digits that a database integer holds."""
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > MAX_ROW_ID:
+        raise ReportError(f"{name} must be a number from 0 to {MAX_ROW_ID}")
+    return int(text)
+
+
+def position(value, name: str) -> tuple[datetime, int]:
+    """A keyset paging position "<ISO time>_<id>", as the "older" links write it."""
+    stamp, _, ident = str(value).rpartition("_")
+    try:
+        when = datetime.fromisoformat(stamp)
+        when = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ReportError(f"{name} is not a position in the list") from None
+    if not FIRST_DAY <= when.date() <= LAST_DAY:
+        raise ReportError(f"{name} is not a position in the list")
+    return when, row_id(ident, name)
 
 
 def _flag(value, name: str) -> bool | None:
@@ -191,8 +217,8 @@ def _resolve(session: Session, f: Filters) -> _Ids:
         if f.team == NONE:
             ids.team = NONE
         else:
-            ids.team = session.scalar(select(Team.id).where(
-                Team.id == int(f.team) if f.team.isdigit() else Team.name == f.team))
+            as_id = f.team.isascii() and f.team.isdigit() and int(f.team[:19]) <= MAX_ROW_ID  # an id, else a name
+            ids.team = session.scalar(select(Team.id).where(Team.id == int(f.team) if as_id else Team.name == f.team))
             if ids.team is None:
                 raise ReportError(f"there is no team '{f.team}'")
     for name in ("agent", "holder"):
@@ -802,7 +828,11 @@ def to_json(data: dict) -> dict:
 KNOWN_ACTIONS = ("queued", "claimed", "released", "claim expired", "assigned", "replied", "responded", "note",
                  "escalated", "relabeled", "resolved", "marked spam", "marked not relevant", "reopened",
                  "deadline near", "sla breached", "sla policy saved", "sla policy deleted", "team hours saved",
-                 "imported labels")
+                 "imported labels",
+                 "user changed", "password reset", "user deactivated", "user reactivated", "token created",
+                 "token revoked",
+                 "retried reply", "linked accounts",
+                 "dead letter retried", "dead letter discarded")
 SYSTEM = "system"
 AUDIT_COLUMNS = ("id", "created_at", "actor", "action", "mention_id", "network", "external_id", "from_state",
                  "to_state", "reason", "detail")
@@ -823,22 +853,16 @@ class AuditFilters:
     @classmethod
     def parse(cls, args) -> AuditFilters:
         mention = (args.get("mention") or "").strip() or None
-        if mention is not None and not mention.isdigit():
-            raise ReportError("mention must be a mention number")
-        before = None
-        if args.get("before"):
-            try:
-                stamp, _, ident = str(args["before"]).rpartition("_")
-                before = (datetime.fromisoformat(stamp).astimezone(UTC), int(ident))
-            except ValueError:
-                raise ReportError("before is not a position in the log") from None
+        if mention is not None:
+            mention = row_id(mention, "mention")
+        before = position(args["before"], "before") if args.get("before") else None
         since, until = _date(args.get("since"), "since"), _date(args.get("until"), "until")
         if since and until and since > until:
             raise ReportError(f"the range starts ({since}) after it ends ({until})")
         text = (args.get("q") or "").strip()[:200] or None
         return cls(q=text, action=(args.get("action") or "").strip() or None,
                    actor=(args.get("actor") or "").strip().lower() or None,
-                   mention=int(mention) if mention else None, since=since, until=until, before=before)
+                   mention=mention, since=since, until=until, before=before)
 
     def args(self, **changes) -> dict[str, str]:
         out = {}

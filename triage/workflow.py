@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from triage.db import utcnow
+from triage.db import MAX_ROW_ID, utcnow
 from triage.models import Event, Label, Mention, Notification, Queue, Response, SavedReply, User
 from triage.models.mentions import ANSWERED, CLOSED, IRRELEVANT, OPEN, RESOLVED, SPAM, WORKABLE
 from triage.posts import clean_text
@@ -223,6 +223,9 @@ def reply(session: Session, mention_id: int, user: User, text: str, *, saved_rep
     limit = reply_limit(mention.network)
     if len(text) > limit:
         raise Invalid(f"the reply is {len(text):,} characters; {mention.network} allows {limit:,}")
+    if saved_reply_id is not None and not (0 < saved_reply_id <= MAX_ROW_ID
+                                           and session.get(SavedReply, saved_reply_id) is not None):
+        raise Invalid(f"there is no saved reply {saved_reply_id}")
     _hold_for_action(session, mention, user, now, allow_lead=False)
     response = Response(mention_id=mention_id, user_id=user.id, text=text, origin="app", network=mention.network,
                         created_at=now, delivery_status="pending")

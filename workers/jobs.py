@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from datetime import timedelta
 
 from redis.exceptions import RedisError
@@ -46,13 +48,24 @@ def process_delivery(delivery_id: int) -> dict | None:
     from triage import learning
 
     settings = load_settings()
+    if _count_attempt(settings, delivery_id) is None:
+        return None  # processed already (a repeat), or gone
     with session_scope(settings.database_url) as session:
         learning.follow_active(session, settings.instance_path)  # a model trained on another host, too
         result = ingest.process_delivery(session, delivery_id)
     if result is None:
         return None
     return {"delivery": delivery_id, "stored": result.stored, "duplicates": result.duplicates,
-            "responses": result.responses}
+            "responses": result.responses, "set_aside": result.dead_letters}
+
+
+def _count_attempt(settings, delivery_id: int) -> int | None:
+    """Count this attempt before the work, in its own transaction, so one that crashes or times out counts too."""
+    with session_scope(settings.database_url) as session:
+        return session.execute(
+            update(Delivery).where(Delivery.id == delivery_id, Delivery.processed_at.is_(None))
+            .values(attempts=Delivery.attempts + 1, last_attempt_at=utcnow()).returning(Delivery.attempts)
+        ).scalar()
 
 
 REPLY_RETRY = Retry(max=5, interval=[10, 60, 300, 900, 3600])
@@ -149,19 +162,39 @@ def schedule_polls() -> list[int]:
     return enqueued
 
 
-def sweep(stale_seconds: int | None = None, started_timeout: int = DELIVERY_JOB_TIMEOUT) -> list[int]:
-    """Enqueue again every delivery left unprocessed: its job was lost (Redis restart) or its worker died."""
+MAX_ATTEMPTS = 5  # a delivery tried this often without finishing is given up: its posts become dead letters
+SWEEP_LIMIT = 20_000  # deliveries looked at per sweep; the next sweep carries on after the last one
+
+
+def sweep(stale_seconds: int | None = None, started_timeout: int = DELIVERY_JOB_TIMEOUT, *,
+          limit: int = SWEEP_LIMIT) -> list[int]:
+    """Enqueue again every delivery left unprocessed: its job was lost (Redis restart) or its worker died.
+
+    It walks the unprocessed deliveries in id order from where the last sweep stopped (a cursor in Redis), so a
+    backlog larger than `limit` cannot starve the deliveries behind it; one tried MAX_ATTEMPTS times is given up
+    and its posts set aside as dead letters for a lead.
+    """
+    from triage import dead_letters
+
     settings = load_settings()
     stale_seconds = settings.sweep_after_seconds if stale_seconds is None else stale_seconds
     cutoff = utcnow() - timedelta(seconds=stale_seconds)
-    with session_scope(settings.database_url) as session:
-        pending = list(session.scalars(
-            select(Delivery.id).where(Delivery.processed_at.is_(None), Delivery.received_at <= cutoff)
-            .order_by(Delivery.id).limit(1000)
-        ))
     conn = broker.connection(settings)
-    requeued = []
-    for delivery_id in pending:
+    cursor_key = f"{settings.queue_prefix}:sweep-cursor"
+    after = int(conn.get(cursor_key) or 0)
+    with session_scope(settings.database_url) as session:
+        # One tried already was surely enqueued, so it need not age first: a dead worker's batch goes back at once.
+        query = (select(Delivery.id, Delivery.attempts)
+                 .where(Delivery.processed_at.is_(None),
+                        or_(Delivery.received_at <= cutoff, Delivery.last_attempt_at.is_not(None)))
+                 .order_by(Delivery.id).limit(limit))
+        pending = session.execute(query.where(Delivery.id > after)).all()
+        if not pending and after:
+            pending = session.execute(query).all()  # the end was reached: start again from the oldest
+    # A full page means more may wait behind it: the next sweep starts there. Otherwise it starts over.
+    conn.set(cursor_key, pending[-1][0] if len(pending) >= limit else 0)
+    requeued, given_up = [], []
+    for delivery_id, attempts in pending:
         job_id = f"{settings.queue_prefix}-{delivery_job_id(delivery_id)}"
         try:
             job = Job.fetch(job_id, connection=conn)
@@ -170,14 +203,58 @@ def sweep(stale_seconds: int | None = None, started_timeout: int = DELIVERY_JOB_
             job, status = None, None
         if status in WAITING:
             continue
-        if status == JobStatus.STARTED and job.started_at and \
-                (utcnow() - job.started_at).total_seconds() < started_timeout:
+        if status == JobStatus.STARTED and not _lost(job, conn, started_timeout):
             continue  # still running, as far as anyone can tell
+        if attempts >= MAX_ATTEMPTS:
+            with session_scope(settings.database_url) as session:
+                if dead_letters.give_up(session, delivery_id, f"gave up after {attempts} attempts: "
+                                        f"{_last_failure(job)}"):
+                    given_up.append(delivery_id)
+            continue
         enqueue_delivery(settings, delivery_id)
         requeued.append(delivery_id)
     if requeued:
         log.warning("sweep: enqueued %d unprocessed deliveries again", len(requeued))
+    if given_up:
+        log.warning("sweep: gave up on %d deliveries after %d attempts; their posts are dead letters",
+                    len(given_up), MAX_ATTEMPTS)
     return requeued
+
+
+def _last_failure(job: Job | None) -> str:
+    """Why the delivery's last job ended, in a line, for the dead letters of a delivery given up."""
+    try:
+        failure = job.exc_info if job is not None and job.get_status() == JobStatus.FAILED else None
+    except (RedisError, NoSuchJobError):
+        failure = None
+    lines = [line for line in (failure or "").strip().splitlines() if line.strip()]
+    if lines:
+        return f"its last try failed with {lines[-1].strip()[:500]}"
+    return "the worker never finished this batch (killed, out of memory or timed out)"
+
+
+def _lost(job: Job, conn, started_timeout: int) -> bool:
+    """A started job is lost when its worker is gone: a dead process on this host (seen at once), or no longer
+    registered (`triage worker` beats every 10 s and its registration expires a minute after the last beat).
+
+    RQ itself would wait for the job's time limit (5 minutes) before calling it abandoned.
+    """
+    from rq import Worker
+
+    worker = None
+    if job.worker_name:
+        worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + job.worker_name, connection=conn)
+        if worker is None:
+            return True  # it unregistered (a clean death) or its registration expired
+    if worker is not None and worker.hostname == socket.gethostname() and worker.pid:
+        try:
+            os.kill(worker.pid, 0)
+        except ProcessLookupError:  # SIGKILLed or crashed: nobody will finish or fail this job
+            worker.register_death()  # nor is it busy: stop listing it (RQ would for minutes, until its key expires)
+            return True
+        except PermissionError:
+            pass  # alive, another user's
+    return bool(job.started_at and (utcnow() - job.started_at).total_seconds() >= started_timeout)
 
 
 def check_deadlines() -> dict:

@@ -13,7 +13,7 @@ from triage.models.mentions import (
 )
 from triage.models.people import ApiToken, Team, User
 from triage.models.queues import Queue, RoutingRule, SlaPolicy
-from triage.models.sources import Delivery, Source
+from triage.models.sources import DeadLetter, Delivery, Source
 from triage.models.summaries import (
     ReportBucket,
     ReportDay,
@@ -24,7 +24,7 @@ from triage.models.summaries import (
 )
 
 __all__ = [
-    "ApiToken", "Author", "Base", "Customer", "Delivery", "Event", "Label", "Mention", "ModelVersion",
+    "ApiToken", "Author", "Base", "Customer", "DeadLetter", "Delivery", "Event", "Label", "Mention", "ModelVersion",
     "Notification", "Queue", "ReportBucket", "ReportDay", "ReportEventDay", "ReportPending", "ReportPeriod",
     "ReportStale",
     "Response", "RoutingRule", "SavedReply", "SlaPolicy", "Source", "Team", "User",

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, g, render_template, request
+from flask import Flask, abort, g, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager
+from flask_login import AnonymousUserMixin, LoginManager
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -15,7 +15,19 @@ from triage.db import session_factory
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES, STATIC = ROOT / "templates", ROOT / "static"
+
+
+class Anonymous(AnonymousUserMixin):
+    """Someone not logged in: no role, so every `can()` says no. (`login_required` lets OPTIONS through.)"""
+
+    role = None
+
+    def can(self, *roles: str) -> bool:
+        return False
+
+
 login_manager = LoginManager()
+login_manager.anonymous_user = Anonymous
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 
@@ -24,6 +36,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC),
                 instance_path=str(settings.instance_path))
+    from triage.web.navigation import RowIdConverter
+
+    app.url_map.converters["int"] = RowIdConverter  # before any route: an id past the database's range is a 404
     app.config.update(
         SECRET_KEY=settings.secret_key or instance_secret(settings.instance_path),
         TRIAGE=settings,
@@ -47,7 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from triage.web import admin, api, auth, learning, pages, reports, work
+    from triage.web import admin, api, auth, dead_letters, learning, pages, reports, tokens, work
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
@@ -56,13 +71,25 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(work.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(learning.bp)
+    app.register_blueprint(tokens.bp)
+    app.register_blueprint(dead_letters.bp)
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, not cookies
+
+    @app.before_request
+    def _refuse_nul() -> None:
+        """A NUL character fits in no text column (PostgreSQL refuses it outright): refuse the request, clearly."""
+        # The API's bodies are JSON, read by its views: parsing them as a form here would use them up.
+        form = request.form if not request.path.startswith("/api/") else {}
+        pairs = [*request.args.lists(), *(form.lists() if form else [])]
+        texts = [request.path, *(k for k, _ in pairs), *(v for _, values in pairs for v in values)]
+        if any("\x00" in t for t in texts):
+            abort(400, "The request holds a NUL character (%00), which no field can take.")
 
     @app.errorhandler(HTTPException)
     def _error_page(exc: HTTPException):
         """People get a page that says what happened; API clients get JSON."""
         if request.path.startswith(("/api/", "/healthz")):
-            return {"error": exc.description or exc.name}, exc.code
+            return api.http_error(exc)  # JSON, keeping the exception's headers (Allow on a 405)
         if exc.code == 429:  # the login page renders its own message
             return exc
         headlines = {400: "That request could not be used", 403: "Your role cannot do this",
@@ -105,8 +132,8 @@ def settings() -> Settings:
 
 
 @login_manager.user_loader
-def _load_user(user_id: str):
-    from triage.models import User
+def _load_user(alternative_id: str):
+    """Session and remember cookies carry "<id>:<generation>" (User.get_id); an ended generation logs nobody in."""
+    from triage.accounts import user_for_session
 
-    user = db().get(User, int(user_id))
-    return user if user is not None and user.active else None
+    return user_for_session(db(), alternative_id)

@@ -10,16 +10,15 @@ from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, login_user
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
-from werkzeug.security import generate_password_hash
 
-from triage import classifier, priority, workflow
+from triage import accounts, classifier, priority
 from triage.accounts import AccountError, add_user
-from triage.db import utcnow
-from triage.models import Mention, Queue, RoutingRule, SavedReply, Source, Team, User
+from triage.db import MAX_ROW_ID, utcnow
+from triage.models import ApiToken, Mention, Queue, RoutingRule, SavedReply, Source, Team, User
 from triage.models.mentions import CLOSED
 from triage.models.people import ROLES
 from triage.posts import clean_text
@@ -109,7 +108,8 @@ def _row(model, name: str, label: str, *, required: bool = True):
         if required:
             raise InputError(f"Choose a {label}.")
         return None
-    row = db().get(model, int(raw)) if raw.isdigit() and len(raw) < 12 else None
+    is_id = raw.isascii() and raw.isdigit() and len(raw) < 12 and int(raw) <= MAX_ROW_ID  # not "²", not past int32
+    row = db().get(model, int(raw)) if is_id else None
     if row is None:
         raise InputError(f"There is no {label} with id “{raw[:40]}”; it may have been deleted meanwhile.")
     return row
@@ -188,8 +188,10 @@ def _user(session: Session, user_id: int) -> User:
 
 def _user_page(user_id: int, *, form=None, status: int = 200):
     session = db()
+    live_tokens = session.scalar(select(func.count()).select_from(ApiToken).where(
+        ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None)))
     return render_template("admin_user.html", user=_user(session, user_id), teams=_teams(session), roles=ROLES,
-                           form=form or {}), status
+                           live_tokens=live_tokens, form=form or {}), status
 
 
 @bp.get("/admin/users/<int:user_id>")
@@ -198,12 +200,10 @@ def user_detail(user_id: int):
     return _user_page(user_id)
 
 
-def _other_active_admins(session: Session, user_id: int) -> int:
-    """Active admins besides `user_id`, read under a lock so two admins cannot demote each other at once."""
-    write_lock(session)
-    admins = session.scalars(select(User.id).where(User.role == "admin", User.active.is_(True))
-                             .order_by(User.id).with_for_update()).all()
-    return sum(1 for i in admins if i != user_id)
+def _still_here(user: User) -> None:
+    """Changing your own password or role ends your sessions too: carry on in this one, under the new generation."""
+    if user.id == current_user.id:
+        login_user(user)
 
 
 @bp.post("/admin/users/<int:user_id>")
@@ -214,13 +214,14 @@ def user_update(user_id: int):
         role = _choice("role", "Role", ROLES)
         team = _row(Team, "team_id", "team", required=False)
         user = _user(session, user_id)
-        if user.role == "admin" and role != "admin" and user.active and not _other_active_admins(session, user.id):
-            raise InputError(f"{user.username} is the last active admin; make someone else an admin first.")
-        user.role, user.team_id = role, team.id if team else None
+        role_changed = user.role != role
+        accounts.change_role(session, current_user._get_current_object(), user.id, role, team.id if team else None)
         session.commit()
-    except InputError as exc:
+    except (InputError, AccountError) as exc:
         return _refused(str(exc), _user_page, user_id)
-    flash(f"{user.username} is now {user.role}" + (f" in {team.name}." if team else " with no team."), "info")
+    _still_here(user)
+    ended = " Their sessions ended: they log in again under the new role." if role_changed else ""
+    flash(f"{user.username} is now {user.role}" + (f" in {team.name}." if team else " with no team.") + ended, "info")
     return redirect(url_for(".user_detail", user_id=user_id))
 
 
@@ -230,18 +231,13 @@ def user_deactivate(user_id: int):
     session = db()
     try:
         user = _user(session, user_id)
-        if user.id == current_user.id:
-            raise InputError("You cannot deactivate yourself; ask another admin.")
-        if user.role == "admin" and not _other_active_admins(session, user.id):
-            raise InputError(f"{user.username} is the last active admin.")
-        user.active = False
-        released = workflow.release_all(session, user, current_user)
+        released = accounts.deactivate(session, current_user._get_current_object(), user.id)
         session.commit()
-    except InputError as exc:
+    except AccountError as exc:
         return _refused(str(exc), _user_page, user_id)
-    flash(f"{user.username} is deactivated: they can no longer log in or use their API tokens. "
-          "Their history stays." + (f" {len(released)} item(s) they held went back to the queues." if released else ""),
-          "info")
+    flash(f"{user.username} is deactivated: they are logged out everywhere and can no longer log in or use their API "
+          "tokens. Their history stays."
+          + (f" {len(released)} item(s) they held went back to the queues." if released else ""), "info")
     return redirect(url_for(".user_detail", user_id=user_id))
 
 
@@ -250,9 +246,9 @@ def user_reactivate(user_id: int):
     _allow(*ADMIN)
     session = db()
     user = _user(session, user_id)
-    user.active = True
+    accounts.reactivate(session, current_user._get_current_object(), user.id)
     session.commit()
-    flash(f"{user.username} can log in again.", "info")
+    flash(f"{user.username} can log in again (sessions from before stay ended).", "info")
     return redirect(url_for(".user_detail", user_id=user_id))
 
 
@@ -265,11 +261,14 @@ def user_password(user_id: int):
         if password != (request.form.get("confirm") or ""):
             raise InputError("The two passwords differ.")
         user = _user(session, user_id)
-        user.password_hash = generate_password_hash(password)
+        revoked = accounts.reset_password(session, current_user._get_current_object(), user.id, password)
         session.commit()
-    except InputError as exc:
+    except (InputError, AccountError) as exc:
         return _refused(str(exc), _user_page, user_id)
-    flash(f"{user.username}'s password is changed; give it to them in person or over a private channel.", "info")
+    _still_here(user)
+    tokens = f"its {revoked} API token(s) are revoked" if revoked else "it had no API tokens to revoke"
+    flash(f"{user.username}'s password is changed; give it to them in person or over a private channel. "
+          f"Every session of {user.username} ended and {tokens}.", "info")
     return redirect(url_for(".user_detail", user_id=user_id))
 
 
@@ -487,7 +486,7 @@ def _routing_page(*, form=None, status: int = 200):
                 raise InputError("The text is over 10,000 characters.")
             if not NETWORK_RE.fullmatch(network):
                 raise InputError("A network is a short name such as x, instagram or reddit.")
-            if followers and not (followers.isdigit() and len(followers) < 13):
+            if followers and not (followers.isascii() and followers.isdigit() and len(followers) < 13):
                 raise InputError("Followers must be a whole number.")
             trial = try_text(session, rules, text, network, int(followers) if followers else None)
         except InputError as exc:

@@ -1,16 +1,15 @@
 """Log in and out."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from triage.accounts import authenticate
+from triage.accounts import authenticate, log_out
 from triage.web import db, limiter
+from triage.web.navigation import safe_next
 
 bp = Blueprint("auth", __name__)
 
@@ -19,13 +18,6 @@ class LoginForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
     remember = BooleanField("Keep me logged in")
-
-
-def _safe_next(target: str | None) -> str:
-    """Only follow a `next` that stays on this site."""
-    if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("pages.queues")
 
 
 @bp.app_errorhandler(429)
@@ -48,7 +40,7 @@ def login():
         if user is not None:
             db().commit()
             login_user(user, remember=form.remember.data)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next"), url_for("pages.queues")))
         flash("Unknown username or wrong password.", "error")
         status = 401
     elif request.method == "POST":
@@ -60,6 +52,10 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    # The session cookie lives in the browser: clearing it here would leave a copy (or the remember cookie)
+    # valid. Moving the user's session generation on makes every cookie issued so far worthless.
+    log_out(db(), current_user._get_current_object())
+    db().commit()
     logout_user()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))

@@ -1,4 +1,4 @@
-"""Template filters: times and durations as people read them."""
+"""Template filters: times and durations as people read them, and links that may be followed."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -43,6 +43,10 @@ def register(app) -> None:
     app.jinja_env.filters["ago"] = ago
     app.jinja_env.filters["compact"] = compact
     app.jinja_env.filters["iso"] = lambda v: v.isoformat() if v else ""
+    from triage.web.navigation import safe_url
+
+    # Every stored URL goes through this before it becomes an href: only http(s) pages, never javascript: or data:.
+    app.jinja_env.filters["safe_url"] = safe_url
     from triage.queues import UNSURE
 
     app.jinja_env.globals["unsure"] = UNSURE  # tags less sure than this are marked "?" for a person to check

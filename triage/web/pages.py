@@ -11,6 +11,7 @@ from wtforms.validators import DataRequired, Length
 
 from triage import queues as queue_reads
 from triage.db import session_factory
+from triage.dead_letters import open_letters
 from triage.defaults import ensure_source
 from triage.importer import ImportFileError, import_stream
 from triage.models import Delivery, Source
@@ -75,7 +76,8 @@ def sources():
         select(Delivery.source_id, func.coalesce(func.sum(Delivery.post_count), 0))
         .where(Delivery.processed_at.is_(None)).group_by(Delivery.source_id)).all())
     rows = session.scalars(select(Source).order_by(Source.name)).all()
-    return render_template("sources.html", sources=rows, pending=pending, form=form), (
+    return render_template("sources.html", sources=rows, pending=pending, form=form,
+                           dead_letters=open_letters(session)), (
         400 if request.method == "POST" else 200)
 
 

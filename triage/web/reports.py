@@ -4,8 +4,9 @@ Thin views: they parse the request, call triage.reports / triage.sla, and render
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache
+from typing import NoReturn
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -35,11 +36,17 @@ def _require(*roles: str) -> None:
         abort(403)
 
 
+def _refuse(exc: reports.ReportError) -> NoReturn:
+    """A filter or range that cannot be answered: the error page says why (400)."""
+    message = str(exc)
+    abort(400, message[:1].upper() + message[1:] + ".")
+
+
 def _filters() -> reports.Filters:
     try:
         return reports.Filters.parse(request.args)
     except reports.ReportError as exc:
-        abort(Response(f"{exc}\n", status=400, mimetype="text/plain"))
+        _refuse(exc)
 
 
 def _choices() -> dict:
@@ -135,19 +142,13 @@ def report():
 def report_items():
     _require("supervisor", "lead")
     f = _filters()
-    after = None
-    if request.args.get("after"):
-        try:
-            stamp, _, ident = request.args["after"].rpartition("_")
-            after = (datetime.fromisoformat(stamp).astimezone(UTC), int(ident))
-        except ValueError:
-            abort(400)
     session = db()
     try:
+        after = reports.position(request.args["after"], "after") if request.args.get("after") else None
         rows = list(reports.items(session, f, limit=ITEMS_PAGE + 1, after=after))
         total = reports.count_items(session, f)
     except reports.ReportError as exc:
-        abort(Response(f"{exc}\n", status=400, mimetype="text/plain"))
+        _refuse(exc)
     finally:
         session.rollback()
     more = len(rows) > ITEMS_PAGE
@@ -181,14 +182,19 @@ def export(table: str):
     f = _filters()
     stamp = f"{f.since}_{f.until}"
     if table == "items":
-        reports.count_items(db(), f)  # a bad filter is refused now, not halfway through the download
+        try:
+            reports.count_items(db(), f)  # a bad filter is refused now, not halfway through the download
+        except reports.ReportError as exc:
+            _refuse(exc)
+        finally:
+            db().rollback()
         return _streamed_csv(lambda session: reports.items_csv(session, f), f"triage-items-{stamp}.csv")
     if table not in reports.TABLES:
         abort(404)
     try:
         data = reports.report(db(), f)
     except reports.ReportError as exc:
-        abort(Response(f"{exc}\n", status=400, mimetype="text/plain"))
+        _refuse(exc)
     finally:
         db().rollback()
     header, rows = reports.table_rows(data, table)
@@ -202,7 +208,7 @@ def _audit_filters() -> reports.AuditFilters:
     try:
         return reports.AuditFilters.parse(request.args)
     except reports.ReportError as exc:
-        abort(Response(f"{exc}\n", status=400, mimetype="text/plain"))
+        _refuse(exc)
 
 
 @bp.get("/audit")

@@ -5,31 +5,45 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_login import current_user, login_required
 from sqlalchemy import func, select, update
 
-from triage import customers, presence, workflow
+from triage import customers, outbound, presence, workflow
 from triage import queues as reads
 from triage.classifier import INTENTS, SENTIMENTS
-from triage.db import utcnow
+from triage.db import MAX_ROW_ID, utcnow
 from triage.models import Mention, Notification, Queue, Response, SavedReply, User
 from triage.web import db, settings
+from triage.web.navigation import safe_next
 
 bp = Blueprint("work", __name__)
+
+
+def _form_ids(name: str) -> list[int]:
+    """The row ids posted in a form field; what is not one (a word, "²", a number no row can have) is left out."""
+    return [int(v) for v in request.form.getlist(name)
+            if v.isascii() and v.isdigit() and len(v) <= len(str(MAX_ROW_ID)) and int(v) <= MAX_ROW_ID]
 
 
 def _filters() -> dict:
     return {k: request.args.get(k, "").strip() for k in reads.FILTERS if request.args.get(k, "").strip()}
 
 
+def _page() -> int:
+    raw = request.args.get("page", "").strip() or "1"
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not 1 <= int(raw) <= reads.MAX_PAGE:
+        abort(400, f"The page must be a whole number from 1 to {reads.MAX_PAGE:,}, not “{raw[:20]}”.")
+    return int(raw)
+
+
 def _list_context():
     view = request.args.get("view", "all")
     if view not in reads.VIEWS:
-        abort(404)
+        abort(404, f"There is no view “{view[:40]}”; the views are {', '.join(reads.VIEWS)}.")
     session = db()
-    try:
-        page = int(request.args.get("page", "1"))
-    except ValueError:
-        page = 1
-    listing = reads.work_list(session, current_user, view, _filters(), page=page)
-    return dict(view=view, views=reads.VIEWS, listing=listing, filters=_filters(),
+    filters = _filters()
+    owner = filters.get("owner")
+    if owner and session.scalar(select(User.id).where(User.username == owner)) is None:
+        abort(400, f"There is no user “{owner[:64]}” to list the items of.")
+    listing = reads.work_list(session, current_user, view, filters, page=_page())
+    return dict(view=view, views=reads.VIEWS, listing=listing, filters=filters,
                 view_counts=reads.view_counts(session, current_user), all_queues=reads.all_queues(session),
                 networks=reads.networks(session), intents=INTENTS, sentiments=SENTIMENTS,
                 people=_workers(session))
@@ -111,7 +125,7 @@ def _act(mention_id: int, action, success, after=None):
         flash(str(exc), "error")
         return _item_page(mention_id, exc.status)
     flash(success if isinstance(success, str) else success(result), "info")
-    return redirect(request.form.get("next") or url_for("work.item", mention_id=mention_id))
+    return redirect(safe_next(request.form.get("next"), url_for("work.item", mention_id=mention_id)))
 
 
 @bp.post("/mentions/<int:mention_id>/claim")
@@ -147,20 +161,8 @@ def _enqueue_quietly(response_id: int, attempt: int = 0) -> None:
 @bp.post("/mentions/<int:mention_id>/responses/<int:response_id>/retry")
 @login_required
 def retry_response(mention_id: int, response_id: int):
-    if not current_user.can("agent", "lead"):
-        abort(403)
-    session = db()
-    response = session.get(Response, response_id)
-    if response is None or response.mention_id != mention_id:
-        abort(404)
-    if response.delivery_status != "failed":
-        flash(f"This reply is {response.delivery_status}; only failed replies are retried.", "error")
-        return _item_page(mention_id, 409)
-    response.delivery_status = "pending"
-    session.commit()
-    _enqueue_quietly(response.id, attempt=response.attempts)
-    flash("Sending the reply again.", "info")
-    return redirect(url_for("work.item", mention_id=mention_id))
+    return _act(mention_id, lambda s: outbound.retry(s, mention_id, response_id, current_user),
+                "Sending the reply again.", after=lambda r: _enqueue_quietly(r.id, attempt=r.attempts))
 
 
 @bp.post("/mentions/<int:mention_id>/escalate")
@@ -181,7 +183,7 @@ def assign(mention_id: int):
 @bp.post("/work/assign")
 @login_required
 def assign_many():
-    ids = [int(i) for i in request.form.getlist("mention") if i.isdigit()]
+    ids = _form_ids("mention")
     session = db()
     try:
         result = workflow.assign(session, ids, current_user, request.form.get("user", ""))
@@ -193,7 +195,7 @@ def assign_many():
     flash(f"Assigned {len(result.assigned)} mention{'s' if len(result.assigned) != 1 else ''}."
           + (f" Skipped {len(result.skipped)}: " + "; ".join(f"#{i} {why}" for i, why in result.skipped.items())
              if result.skipped else ""), "info")
-    return redirect(request.form.get("next") or url_for("work.work_list"))
+    return redirect(safe_next(request.form.get("next"), url_for("work.work_list")))
 
 
 @bp.post("/mentions/<int:mention_id>/resolve")
@@ -244,7 +246,7 @@ def link_account(mention_id: int):
     mention = db().get(Mention, mention_id)
     if mention is None:
         abort(404)
-    other = request.form.get("author_id", type=int)
+    other = next(iter(_form_ids("author_id")), None)
     return _act(mention_id, lambda s: customers.link_authors(s, mention.author_id, other or 0, current_user,
                                                              mention_id=mention_id),
                 "Linked: their history now shows on both accounts.")
@@ -288,7 +290,7 @@ def notifications_read():
     session.execute(update(Notification).where(Notification.user_id == current_user.id,
                                                Notification.read_at.is_(None)).values(read_at=utcnow()))
     session.commit()
-    return redirect(request.form.get("next") or url_for("work.notifications"))
+    return redirect(safe_next(request.form.get("next"), url_for("work.notifications")))
 
 
 @bp.app_context_processor
