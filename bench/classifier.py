@@ -1,6 +1,10 @@
 """Classification speed, zero-shot and with a learned model: posts per second per core (CPU time), in process and
 through `triage classify` (the whole command, start-up included).
 
+With `against`, the folder of another copy of the code (say the previous commit, `git archive HEAD | tar -x -C
+DIR`), both copies' `triage classify` run on the same posts, interleaved, in rounds, each with a model its own code
+trained: a side-by-side figure that holds however busy the machine is.
+
 The learned model is trained on half the labelled posts in ../shared/data, in a temporary folder, and thrown away
 afterwards: no model fitted to that data is kept or shipped.
 """
@@ -50,12 +54,12 @@ def _in_process(texts: list[str], model) -> tuple[float, float]:
     return len(texts) / (time.process_time() - cpu), len(texts) / (time.perf_counter() - wall)
 
 
-def _command(stdin: Path, args: list[str], env: dict) -> tuple[float, float]:
+def _command(stdin: Path, args: list[str], env: dict, cwd: Path | None = None) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.perf_counter()
-    with stdin.open("rb") as f:
+    with stdin.open("rb") as f:  # `python -m` imports from its working folder first: `cwd` picks the code
         done = subprocess.run([sys.executable, "-m", "triage.cli", "classify", *args], stdin=f,
-                              capture_output=True, env=env, check=False)
+                              capture_output=True, env=env, check=False, cwd=cwd)
     wall = time.perf_counter() - wall
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -65,7 +69,30 @@ def _command(stdin: Path, args: list[str], env: dict) -> tuple[float, float]:
     return lines / cpu, lines / wall
 
 
-def main(posts: int = POSTS) -> None:
+def _side_by_side(other: Path, folder: Path, stdin: Path, model_path: Path, env: dict, rounds: int = 3) -> None:
+    """`triage classify` of this code and of `other`, interleaved, `rounds` times; the median of each."""
+    import statistics
+
+    other = other.resolve()
+    other_model = folder / "other" / "model.joblib"
+    other_model.parent.mkdir()
+    # That copy's own training code, reading this copy's ../shared/data (that copy may sit anywhere).
+    subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; import bench.classifier as b; "
+                    "b.DATA = Path(sys.argv[2]); b._train(Path(sys.argv[1]))", str(other_model.parent), str(DATA)],
+                   cwd=other, env=env, check=True, stdout=subprocess.DEVNULL)
+    here = Path(__file__).resolve().parents[1]
+    print(f"side by side with {other}, {rounds} rounds, median posts/s per core through `triage classify`:")
+    for name, args, other_args in (("zero-shot", ["--zero-shot"], ["--zero-shot"]),
+                                   ("learned", ["--model", str(model_path)], ["--model", str(other_model)])):
+        mine, theirs = [], []
+        for _ in range(rounds):
+            theirs.append(_command(stdin, other_args, env, other)[0])
+            mine.append(_command(stdin, args, env, here)[0])
+        m, t = statistics.median(mine), statistics.median(theirs)
+        print(f"  {name:<9} this code {m:>7,.0f}   {other.name} {t:>7,.0f}   ratio {m / t:.2f}")
+
+
+def main(posts: int = POSTS, against: Path | None = None) -> None:
     from triage.learning import LearnedModel
 
     texts = real_texts()
@@ -85,6 +112,8 @@ def main(posts: int = POSTS) -> None:
             per_core, wall = _command(stdin, args, env)
             print(f"  {name:<9} `triage classify`: {per_core:>7,.0f} posts/s per core  ({wall:,.0f}/s wall clock, "
                   "start-up included)")
+        if against is not None:
+            _side_by_side(against, folder, stdin, model_path, env)
 
 
 if __name__ == "__main__":

@@ -529,7 +529,8 @@ def test_corrections_in_the_web_app_change_how_new_similar_posts_are_tagged(
     assert version is not None and version.scores["sentiment"]["learned"]
     assert not version.scores["intent"]["learned"]  # no question was corrected: intent stays with the rules
 
-    [after] = ingest_texts(db, make_source, ["zorbix lamp blinking amber since this morning"])
+    # A new product, in words the labels mostly hold (a post made of words they never showed stays with the rules).
+    [after] = ingest_texts(db, make_source, ["the zorbix lamp is blinking amber since the update"])
     assert (after.sentiment, after.intent) == ("negative", "complaint")
     assert after.cues[0] == f"learned model v{version.id} (sentiment)"
     assert after.queue.slug != before.queue.slug
@@ -619,3 +620,40 @@ def test_what_the_model_mixes_up_is_counted_from_cross_validation():
     assert [(m["label"], m["taken_for"], m["n"], m["share"]) for m in mixups] == [
         ("b", "a", 5, 0.5), ("a", "b", 2, 0.2)]
     assert learning.mixups(("a", "b"), None) == []
+
+
+# --- posts unlike the labels: the rules stand ------------------------------------------------------------------
+
+# Everyday posts in words no label holds; the rules read them as neutral.
+UNFAMILIAR = ("the new store on main street opens friday", "our team meeting moved to thursday afternoon",
+              "watching the football with my brother tonight", "the library has a new reading room",
+              "my cousin visits from canada next month", "there is a farmers market by the station",
+              "the train to leeds leaves at nine", "the museum opens a dinosaur wing in june")
+
+
+def complaint_heavy_labels() -> list[learning.Example]:
+    """Four complaints for every other label, as one brand's corrections often come."""
+    products = [f"zorbix {n}" for n in ("hub", "mini", "pod", "dock", "base", "max", "one", "go", "air", "pro", "lite",
+                                        "duo", "flex", "edge", "core", "nano", "plus", "home", "view", "beam")]
+    out = [learning.Example(t.format(p=p), "negative") for p in products for t in JARGON]
+    out += [learning.Example(t.format(p=p), "neutral") for p in products[:5] for t in PLAIN]
+    return out + [learning.Example(t.format(p=p), "positive") for p in products[:5] for t in PRAISE]
+
+
+@pytest.mark.parametrize("deferring", [True, False], ids=["as shipped", "without deferring to the rules"])
+def test_a_mix_of_mostly_complaints_does_not_turn_unfamiliar_posts_negative(monkeypatch, deferring):
+    # Each guard holds on its own: the intercept fitted without the label mix, and deferring to the rules on
+    # posts made of words the labels never showed. (Before both, three of these eight came out negative.)
+    if not deferring:
+        monkeypatch.setattr(learning, "DEFER_BELOW", 0.0)
+        monkeypatch.setattr(learning, "TRUST_ABOVE", 1e-9)
+    model = learning.fit(complaint_heavy_labels(), min_per_class=10).model
+    assert model is not None and model.learned("sentiment")
+    rules = [t.sentiment for t in classify_many(UNFAMILIAR, model=None)]
+    assert rules == ["neutral"] * len(UNFAMILIAR)
+    learned = classify_many(UNFAMILIAR, model=model)
+    assert [t.sentiment for t in learned] == rules
+    if deferring:  # and the tags say why
+        assert all(any(c.startswith("unlike the labels (") for c in t.cues) for t in learned)
+    # What the labels taught still counts on posts like them.
+    assert classify("my zorbix speaker is blinking amber", model=model).sentiment == "negative"

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import re
 
-from triage.sentiment import SentimentResult
+from triage.sentiment import HOW_TO_RE, SentimentResult
 
 INTENTS = ("complaint", "question", "advocacy", "other")
 
-_Q_START = (
-    r"(?:what|when|where|which|who|whom|whose|why|how|is|are|am|was|were|do|does|did|can|could|will|would|should|shall"
-    r"|may|might|has|have|had|any|anyone|anybody|someone|somebody)"
+_WH = r"(?:what|when|where|which|who|whom|whose|why|how|any)\b(?!\s+(?:be|been)\b)"
+# An auxiliary opens a question only when its subject follows ("would you", "is it"): "would recommend",
+# "will do", "can confirm" are answers.
+_AUX = (
+    r"(?:is|are|am|was|were|do|does|did|can|could|will|would|should|shall|may|might|has|have|had)\s+(?:i|you|u|we"
+    r"|yous|y'all|they|he|she|it|there|this|that|these|those|my|your|ur|our|their|his|her|the|a|an|any|anyone|anybody|someone"
+    r"|somebody|everyone|anything)\b"
+)
+_SOMEONE = (
+    r"(?:anyone|anybody|someone|somebody)\s+(?:know|knows|else|help|have|has|had|tried|able|pls|please|can|could"
+    r"|tell|got|seen|experienc\w+|having|getting|using|here|out there)\b"
 )
 # A sentence opening with a wh-word or an inverted auxiliary reads as a question even without "?".
-QUESTION_START_RE = re.compile(r"(?:^|[.!?\n])\s*" + _Q_START + r"\b(?!\s+(?:be|been)\b)", re.I)
+QUESTION_START_RE = re.compile(r"(?:^|[.!?\n,:])\s*(?:" + _WH + "|" + _AUX + "|" + _SOMEONE + ")", re.I)
 QUESTION_PHRASE_RE = re.compile(
     r"\b(?:how (?:do|can|should|would|long|much|many|to)|can (?:you|u|someone|anyone|i|we)|could (?:you|u|someone|i|we)"
     r"|is (?:there|it possible)|are (?:there|you)|do (?:you|u|i|we)|does (?:anyone|it|this)|will (?:i|you|it|there)"
@@ -52,7 +60,7 @@ def question_cue(text: str) -> str | None:
     if m := QUESTION_PHRASE_RE.search(text):
         return f"question: {m.group(0).lower()}"
     if m := QUESTION_START_RE.search(text):
-        return "question: " + m.group(0).strip(" .!?\n").lower()
+        return "question: " + m.group(0).strip(" .!?\n,:").lower()
     return None
 
 
@@ -61,6 +69,14 @@ def classify_intent(text: str, sent: SentimentResult, question: str | None) -> t
     cues: list[str] = []
     if AGENT_SIGNATURE_RE.search(text) or BRAND_VOICE_RE.search(text):
         return "other", 0.6, ["brand reply"]
+    if sent.label == "negative" and (sent.harm or sent.wants_person):
+        # Harm, a hacked account, a legal threat or a plea for a person: a complaint even when asked as a question.
+        return "complaint", round(min(0.95, 0.75 + 0.1 * len(sent.harm)), 3), cues
+    if sent.label == "negative" and question is not None and not sent.sarcasm and sent.emoji_score >= 0 \
+            and sent.trouble <= 1 and len(sent.failures) <= 2 and (m := HOW_TO_RE.search(text)):
+        # Asking how to do something is a question, even about a failure ("how do I report a lost card").
+        cues.append(f"how-to: {m.group(0).lower()}")
+        return "question", 0.6, cues
     if sent.label == "negative":
         # A failure named outright is the surest complaint; bare negative tone is less certain.
         conf = 0.55 + 0.1 * min(len(sent.failures), 3) + 0.1 * sent.sarcasm + 0.3 * (sent.confidence - 0.55)

@@ -14,6 +14,8 @@ import sys
 import types
 from dataclasses import dataclass, field
 
+from triage.priority import HARM_RE
+
 
 def _load_pattern_sentiment():
     """The engine behind TextBlob's default PatternAnalyzer (`textblob.en.sentiment`), called directly: one call
@@ -168,7 +170,10 @@ FAILURE_RE = _words(
     r"never will i", r"ruin(?:ed|s|ing)?", r"lie[sd]?", r"lying", r"liars?", r"misinform(?:ed|ation)?", r"inaccurate",
     r"messed up", r"mess", r"clueless", r"criminals?", r"lame", r"dumb(?:est)?", r"stupid", r"idiots?", r"assholes?",
     r"blows", r"tortur\w+", r"crickets", r"aggravat\w+", r"condescen\w+", r"disap+(?:oin)?t\w*", r"mistreat(?:ed)?",
-    r"would(?:'?ve| have|a) been nice",
+    r"would(?:'?ve| have|a) been nice", r"snapped", r"cracked", r"shattered", r"smashed", r"dented", r"torn",
+    r"(?:in|into) (?:half|two|pieces|bits)", r"(?:fell|falling|came|coming) apart", r"leak(?:s|ed|ing)",
+    r"(?:wouldn'?t|would not|won'?t|will not|don'?t|do not|never|couldn'?t|could not|cannot|can'?t) (?:ever )?"
+    r"recommend",
 )
 # Frustration markers: negative in a brand mention, but weaker evidence than a named failure.
 TROUBLE_RE = _words(
@@ -182,7 +187,53 @@ TROUBLE_RE = _words(
     r"without", r"nothing", r"wrong", r"inconvenien\w+", r"drops?", r"dropping", r"deactivated", r"not entitled",
     r"(?:don'?t|doesn'?t) care", r"(?:it'?s|has) been (?:like this )?(?:for )?(?:days|weeks|months|ages|forever)",
     r"for (?:days|weeks|months|ages)", r"anymore", r"at least", r"(?:was|were) supposed to", r"instead",
+    r"(?<!only )(?<!just )took (?:over |almost |nearly |more than )?(?:\d+|a|an|one|two|three|four|five|six|seven"
+    r"|eight|nine|ten|several|many) (?:days|weeks|months)",
 )
+# Words that sound negative in idioms that are not: a "dumb question" is modesty, a tune "stuck in my head" is
+# no fault. Blanked out before any other rule (and the lexicon) reads the text.
+IDIOM_RE = _words(
+    r"(?:dumb|silly|stupid|daft|naive|noob|basic|random|quick) (?:q|qs|question|questions)",
+    r"stuck in (?:my|our|your) (?:head|heads|brain|mind)", r"(?:can'?t|cannot) stop (?:listening|watching|singing"
+    r"|humming|playing|laughing)",
+)
+# Asking to reach a person is giving up on the self-service or the bot: a complaint however politely put.
+WANTS_PERSON_RE = _words(
+    r"(?:want|need|let me (?:speak|talk) to|put me through to|connect me (?:to|with)|get me|(?:speak|talk|chat)"
+    r" (?:to|with)) (?:a |an |some )?(?:real |actual |live |proper )?(?:human(?: being)?|person|people)",
+    r"(?:real|actual|live|proper) (?:human|person|agent)",
+    r"(?:speak|talk) to (?:a |the |your )?(?:manager|supervisor)",
+)
+# Harm asked about rather than reported ("what if the battery overheats?").
+HYPOTHETICAL_HARM_RE = _words(
+    r"what if", r"in case", r"(?:can|could|might|may|will|would) (?:\w+ ){0,2}(?:catch|get|be|go) (?:on )?"
+    r"(?:fire|hacked|compromised)", r"how (?:do|can|to|should) (?:i |we )?(?:avoid|prevent|protect|stop|keep)",
+    r"(?:is|are) (?:it|they|these|those) safe",
+)
+# Recommending to others, the strongest praise a brand gets ("would recommend", "highly recommend").
+RECOMMEND_RE = _words(
+    r"(?:would|i'?d|we'?d|highly|definitely|totally|strongly|thoroughly|fully|really|100%|always) recommend",
+    r"recommend (?:\w+ ){0,3}to (?:anyone|anybody|everyone|everybody|all|friends|family)",
+)
+# "'unlimited' data my foot": the claim is quoted to be mocked. "my foot" after a claim, and a quoted claim in a
+# post that reports trouble, both turn the quoted praise round.
+MY_FOOT_RE = re.compile(r"(?:(?<=\s)|^)(?:(\S+) )?my (?:foot|arse|ass|eye)(?=\s*(?:[.,!;:)]|$|\s(?:lol|lmao|haha)))")
+_LITERAL_BEFORE_FOOT = frozenset(
+    "on in into onto off from over under with to and of at by hurt hurts broke broken injured stepped dropped fell "
+    "landed ran sprained twisted cut burned burnt stubbed hit crushed kick kicked".split()
+)
+SCARE_QUOTE_RE = re.compile(
+    r"(?:^|(?<=[\s(]))['\u2018\"\u201c]([^'\u2018\u2019\"\u201c\u201d\n]{2,40}?)['\u2019\"\u201d](?=[\s.,!?;:)]|$)"
+)
+CLAIM_RE = _words(
+    r"unlimited", r"express", r"premium", r"priority", r"free", r"instant(?:ly)?", r"guaranteed", r"available",
+    r"processing", r"on time", r"fast(?:est)?", r"quick(?:est)?", r"easy", r"simple", r"reliable", r"secure", r"safe",
+    r"support", r"service", r"help(?:ful)?", r"fixed", r"working", r"upgrade", r"improve(?:d|ment|ments)?",
+    r"super ?fast", r"high[- ]speed", r"next[- ]day", r"24/7", r"care", r"resolved", r"investigating",
+    r"looking into(?: it)?", r"soon", r"shortly", r"seamless", r"smooth", r"best", r"great", r"world[- ]class",
+    r"luxury", r"comfort(?:able)?", r"friendly", r"happy to help", r"valued?", r"important", r"sorry",
+)
+SO_CALLED_RE = _words(r"so[- ]called", r"supposed(?:ly)?", r"apparently", r"allegedly", r"claims? to be")
 # A negation about the service ("can't", "won't") rather than about an adjective, which TextBlob already handles.
 NEGATION_RE = re.compile(_NEG_AUX + r"(?! wait)")
 # Doubled marks read as exasperation ("??", "?!").
@@ -201,7 +252,13 @@ RECOVERY_RE = _words(
     r"(?:got|get|getting|gotten) (?:me|us|my|our|it)", r"help(?:ed|ing)", r"located", r"returned", r"refunded",
     r"found", r"fixed", r"resolved", r"sorted(?: out)?", r"rebooked (?:me|us)", r"dealt with", r"handled", r"made it",
     r"thanks to", r"on (?:the )?(?:same|next|earlier) (?:flight|one|day)", r"took care", r"taking care", r"saved",
-    r"works? (?:now|again|fine)",
+    r"works? (?:now|again|fine)", r"tracked (?:it|them|\w+) down", r"back (?:in|on|into|to) (?:my|our|the) (?:account"
+    r"|card|bank|wallet)", r"(?:already|is|was|were|are|came|money'?s|refund'?s) back", r"replac(?:ed|ement)",
+    r"(?:delivered|brought|sent|returned|found|fixed|repaired|recovered|restored) (?:it|them|mine)", r"turned up",
+    r"on (?:my|our) (?:doorstep|door)", r"(?:same|next) (?:day|night|morning|afternoon)",
+    r"(?:faster|quicker|sooner|earlier) than (?:promised|expected|i expected|i thought|quoted|planned)",
+    r"in no time", r"(?:all )?good now", r"up and running", r"back (?:up|online|working|to normal)", r"credited",
+    r"repaired", r"restored", r"recovered",
 )
 # Wishes and requests borrow praise words without praising anything yet ("it would be great if...").
 WISH_RE = _words(
@@ -209,6 +266,13 @@ WISH_RE = _words(
     r"pray(?:ing)?", r"if (?:you|u) (?:could|can|would)", r"looking for", r"trying to",
     r"any (?:suggestions?|recommendations?|tips?|ideas?)",
     r"(?:what|which|where|who) (?:would|do|can) (?:you|u) recommend",
+)
+# How to do something: a question even when the thing is a failure ("how do I report a lost card").
+HOW_TO_RE = re.compile(
+    r"\b(?:how (?:do|can|should|would|could) (?:i|we|you|u|one)|how to|(?:is there|what'?s|what is) (?:a|the|any)"
+    r" (?:\w+ )?way to|where (?:do|can|should|would) (?:i|we) (?:find|see|get|change|turn|set|go|update|download|check"
+    r"|add|report|buy|pay|sign))\b",
+    re.I,
 )
 # A failure asked about rather than reported ("will my flight be delayed?") is not yet a complaint.
 HYPOTHETICAL_RE = _words(
@@ -271,7 +335,8 @@ EMOTICON_NEG_RE = re.compile(r"(?:^|\s)(?:[:;=]'?-?[(\[/\\|]|>:-?\(|D-?:|:-?@)(?
 WEIGHTS: dict[str, float] = {
     "lexicon": 0.7, "hashtag": 0.35, "failure": 0.35, "hypothetical_failure": 0.15, "trouble": 0.12,
     "negation": 0.15, "emoji": 0.15, "gratitude": 0.3, "polite_thanks": 0.1, "praise": 0.1, "unscored_praise": 0.3,
-    "shouting": 0.2, "question_damping": 0.6, "question_damping_positive": 0.45,
+    "shouting": 0.2, "question_damping": 0.6, "question_damping_positive": 0.45, "harm": 0.45,
+    "wants_person": 0.3, "recommend": 0.35, "recovered_failure": 0.05, "recovery": 0.15,
 }  # fmt: skip
 NEG_THRESHOLD = -0.12
 POS_THRESHOLD = 0.2
@@ -290,6 +355,8 @@ class SentimentResult:
     gratitude: bool = False
     praise: bool = False
     sarcasm: bool = False
+    harm: list[str] = field(default_factory=list)  # harm, hacking, legal threats, money taken (not hypothetical)
+    wants_person: bool = False
     emoji_score: int = 0
     cues: list[str] = field(default_factory=list)
 
@@ -335,6 +402,9 @@ def analyse(text: str, question: bool = False, body: str | None = None) -> Senti
     if shouting:
         cues.append("shouting")
     lower = body.lower().replace("\u2019", "'")  # phones type curly apostrophes; the lexicons use straight ones
+    if m := IDIOM_RE.search(lower):
+        cues.append(f"idiom: {m.group(0)}")
+        lower = IDIOM_RE.sub(" ", lower)
 
     score = _pattern_sentiment(_lexicon_tokens(lower))
     base, res.subjectivity = float(score[0]), float(score[1])
@@ -349,6 +419,16 @@ def analyse(text: str, question: bool = False, body: str | None = None) -> Senti
     res.failures = FAILURE_RE.findall(lower)
     hypothetical = question and bool(res.failures) and HYPOTHETICAL_RE.search(lower) is not None
     label = "asks about failure" if hypothetical else "service failure"
+    harm = HARM_RE.findall(lower)
+    if harm and question and HYPOTHETICAL_HARM_RE.search(lower):
+        cues.append(f"asks about harm: {harm[0]}")
+        res.failures += harm[:1]
+    elif harm:
+        res.harm = harm
+        cues.append(f"serious: {harm[0]}")
+    if m := WANTS_PERSON_RE.search(lower):
+        res.wants_person = True
+        cues.append(f"wants a person: {m.group(0)}")
     cues.extend(f"{label}: {f}" for f in dict.fromkeys(res.failures[:2]))
     hashtag = 0
     if "#" in text:
@@ -366,28 +446,45 @@ def analyse(text: str, question: bool = False, body: str | None = None) -> Senti
     negations = len(NEGATION_RE.findall(lower))
     res.gratitude = GRATITUDE_RE.search(lower) is not None
     praise = reassurance + PRAISE_RE.findall(lower)
+    recommend = None
+    if "recommend" in lower:
+        if any("recommend" in f for f in res.failures):  # "would not recommend" praises nothing
+            praise = [p for p in praise if "recommend" not in p]
+        else:
+            recommend = RECOMMEND_RE.search(lower)
     if WISH_RE.search(lower):
-        praise = []
+        praise, recommend = [], None
         base = min(base, base * 0.5)  # halve only a positive pull: the praise is hoped for, not given
+    if recommend:
+        praise.insert(0, recommend.group(0))
     res.praise = bool(praise)
     # Only thanks or praise next to the fix counts: "nobody is helping" names no recovery.
-    recovered = bool(res.failures) and (res.gratitude or res.praise) and RECOVERY_RE.search(lower) is not None
+    failed = bool(res.failures or res.harm)
+    fix = RECOVERY_RE.search(lower) if failed and (res.gratitude or res.praise) else None
+    recovered = fix is not None
     m = SARCASM_RE.search(lower) or (SARCASM_WITH_FAILURE_RE.search(lower) if res.failures and not recovered else None)
-    if m:
+    irony = _irony(lower, bool(res.failures or res.trouble or res.emoji_score < 0)) if m is None else None
+    if m or irony:
         res.sarcasm = True
-        cues.append(f"sarcasm: {m.group(0).strip()}")
-    if recovered:
-        cues.append("problem resolved")
+        cues.append(f"sarcasm: {m.group(0).strip()}" if m else f"irony: {irony}")
+    if fix is not None:
+        cues.append(f"problem resolved: {fix.group(0)}")
     if res.gratitude:
-        cues.append("gratitude")
+        cues.append(f"gratitude: {GRATITUDE_RE.search(lower).group(0)}")
     if praise:
         cues.append(f"praise: {praise[0]}")
 
     w = WEIGHTS
-    # A reported failure makes the lexicon's praise words unreliable ("great, now I'm stuck"), so cap their pull.
-    pol = w["lexicon"] * (min(base, 0.1) if res.failures or hashtag < 0 else base)
+    # A reported failure makes the lexicon's praise words unreliable ("great, now I'm stuck"), so cap their pull;
+    # once the failure was put right and someone thanked for it, the praise is meant.
+    pol = w["lexicon"] * (min(base, 0.1) if (failed and not recovered) or hashtag < 0 else base)
     pol += w["hashtag"] * hashtag
-    pol -= w["hypothetical_failure" if hypothetical or recovered else "failure"] * min(len(res.failures), 3)
+    failure_weight = w["recovered_failure" if recovered else "hypothetical_failure" if hypothetical else "failure"]
+    pol -= failure_weight * min(len(res.failures), 3)
+    pol -= (w["recovered_failure"] if recovered else w["harm"]) * min(len(res.harm), 2)
+    pol -= w["wants_person"] * res.wants_person
+    pol += w["recovery"] * recovered
+    pol += w["recommend"] * bool(recommend)
     pol -= w["trouble"] * min(res.trouble, 3)
     pol -= w["negation"] * min(negations, 2)
     pol += w["emoji"] * max(-2, min(res.emoji_score, 2))
@@ -400,12 +497,28 @@ def analyse(text: str, question: bool = False, body: str | None = None) -> Senti
         pol = min(-0.4, -abs(pol))
     if shouting and pol <= 0.1:
         pol -= w["shouting"]
-    if question and not res.sarcasm and res.trouble == 0 and res.emoji_score >= 0:
+    # A how-to's conditions ("without losing my photos") are no frustration either.
+    calm = res.trouble == 0 or (res.trouble == 1 and HOW_TO_RE.search(lower) is not None)
+    if question and not (res.sarcasm or res.harm or res.wants_person) and calm and res.emoji_score >= 0:
         # Asking about a delay is not yet complaining about one: questions carry weaker tone, praise most of all.
         pol *= w["question_damping"] if pol < 0 else w["question_damping_positive"]
     res.polarity = max(-1.0, min(1.0, pol))
     res.label, res.confidence = _label(res.polarity, len(cues))
     return res
+
+
+def _irony(lower: str, trouble: bool) -> str | None:
+    """The words that mock a claim ("'unlimited' data my foot"), or None: "my foot" after anything but a literal
+    foot, or a quoted claim ("the 'express' delivery") in a post that reports trouble or calls it so-called."""
+    if "my " in lower and (m := MY_FOOT_RE.search(lower)):
+        before = (m.group(1) or "").strip(".,!?;:'\"")
+        if before not in _LITERAL_BEFORE_FOOT:
+            return m.group(0).strip()
+    if "'" in lower or '"' in lower or "\u2018" in lower or "\u201c" in lower:
+        for q in SCARE_QUOTE_RE.finditer(lower):
+            if CLAIM_RE.search(q.group(1)) and (trouble or SO_CALLED_RE.search(lower)):
+                return q.group(0)
+    return None
 
 
 def _label(pol: float, n_cues: int) -> tuple[str, float]:

@@ -454,7 +454,8 @@ def _retagged(session: Session, mention: Mention, user: User, *, sentiment: str 
     values: dict = {"cues": [f"tags set by {user.display_name}",
                              *[c for c in mention.cues or [] if not c.startswith("tags set by ")]][:8]}
     if sentiment is not None:
-        values.update(sentiment=sentiment, sentiment_confidence=1.0)
+        values.update(sentiment=sentiment, sentiment_confidence=1.0,
+                      polarity=_polarity_agreeing(sentiment, mention.polarity or 0.0))
     if intent is not None:
         values.update(intent=intent, intent_confidence=1.0)
     intent = intent or mention.intent or "other"
@@ -462,7 +463,8 @@ def _retagged(session: Session, mention: Mention, user: User, *, sentiment: str 
     intent_confidence = values.get("intent_confidence", mention.intent_confidence or 0.0)
     rank = priority.score(
         text=mention.text, intent=intent, intent_confidence=intent_confidence, sentiment=sentiment,
-        polarity=mention.polarity or 0.0, followers=mention.author.followers, posted_at=mention.posted_at,
+        polarity=values.get("polarity", mention.polarity or 0.0), followers=mention.author.followers,
+        posted_at=mention.posted_at,
         now=mention.tagged_at or mention.posted_at)
     values.update(priority=rank.score, priority_reasons=rank.reasons, urgent=rank.urgent, queue_id=mention.queue_id)
     if mention.escalated_at is None and mention.status not in CLOSED:
@@ -474,6 +476,16 @@ def _retagged(session: Session, mention: Mention, user: User, *, sentiment: str 
             values["first_response_due_at"] = first_due
         values["resolution_due_at"] = resolution_due
     return values
+
+
+def _polarity_agreeing(sentiment: str, polarity: float) -> float:
+    """The polarity kept beside a person's sentiment: the machine's, unless it points the other way (a corrected
+    "positive" must not keep a negative tone's priority points or show "-0.40" on its chip); neutral has none."""
+    if sentiment == "negative":
+        return polarity if polarity < 0 else -0.5
+    if sentiment == "positive":
+        return polarity if polarity > 0 else 0.5
+    return 0.0
 
 
 def expire_idle_claims(session: Session, *, idle_minutes: int = DEFAULT_IDLE_MINUTES,
