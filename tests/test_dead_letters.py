@@ -299,6 +299,8 @@ def test_sweep_gives_up_after_the_attempt_bound_and_sets_the_posts_aside(db, mak
     letters = db.scalars(select(DeadLetter).where(DeadLetter.delivery_id == delivery_id)).all()
     assert len(letters) == 3 and all("gave up after 5 attempts" in d.error for d in letters)
     assert all(d.attempts == jobs.MAX_ATTEMPTS for d in letters)
+    [event] = db.scalars(select(Event).where(Event.action == "delivery given up")).all()
+    assert event.actor_id is None and event.detail["delivery"] == delivery_id and event.detail["posts"] == 3
 
 
 def test_an_attempt_counts_when_the_job_starts(db, make_source, settings):

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from triage.db import utcnow
+from triage.db import MAX_ROW_ID, utcnow
 from triage.models import DeadLetter, Delivery, Event, Source, User
 from triage.posts import PostError, parse_post
 from triage.workflow import Forbidden, Invalid, NotFound
@@ -37,6 +37,10 @@ def give_up(session: Session, delivery_id: int, reason: str, *, now: datetime | 
     for raw in delivery.posts or []:
         session.add(DeadLetter(source_id=delivery.source_id, delivery_id=delivery.id, payload=raw,
                                error=reason[:2000], attempts=delivery.attempts, created_at=now))
+    # By the system (actor None), so the audit log shows why these posts wait on the Sources page.
+    session.add(Event(mention_id=None, actor_id=None, action="delivery given up", created_at=now, reason=reason[:500],
+                      detail={"delivery": delivery.id, "source": delivery.source.name, "attempts": delivery.attempts,
+                              "posts": len(delivery.posts or [])}))
     return len(delivery.posts or [])
 
 
@@ -113,7 +117,7 @@ def discard(session: Session, actor: User, letter_id: int, *, now: datetime | No
 def _open_letter(session: Session, actor: User, letter_id: int) -> DeadLetter:
     if not actor.can("lead"):
         raise Forbidden("only leads and admins can retry or discard dead letters")
-    letter = session.get(DeadLetter, letter_id) if 0 < letter_id < 2**63 else None
+    letter = session.get(DeadLetter, letter_id) if 0 < letter_id <= MAX_ROW_ID else None
     if letter is None:
         raise NotFound(f"there is no dead letter {letter_id}")
     if letter.resolved_at is not None:

@@ -832,7 +832,7 @@ KNOWN_ACTIONS = ("queued", "claimed", "released", "claim expired", "assigned", "
                  "user changed", "password reset", "user deactivated", "user reactivated", "token created",
                  "token revoked",
                  "retried reply", "linked accounts",
-                 "dead letter retried", "dead letter discarded")
+                 "dead letter retried", "dead letter discarded", "delivery given up")
 SYSTEM = "system"
 AUDIT_COLUMNS = ("id", "created_at", "actor", "action", "mention_id", "network", "external_id", "from_state",
                  "to_state", "reason", "detail")
