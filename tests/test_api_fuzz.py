@@ -12,6 +12,7 @@ import dataclasses
 import os
 import tempfile
 import threading
+from collections import Counter
 
 import pytest
 
@@ -39,8 +40,22 @@ from triage.db import MAX_ROW_ID  # noqa: E402
 from triage.models import Response, SavedReply  # noqa: E402
 
 EXAMPLES = int(os.environ.get("TRIAGE_FUZZ_EXAMPLES", "6"))
+TALLY: Counter = Counter()  # answers by status class, over the whole module: the figures a fuzz run is quoted by
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance, negative_data_rejection, ignored_auth]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _say_how_many(request):
+    """Print the run's figures under the results (requests sent, 5xx answered), whatever -s says."""
+    yield
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if reporter is not None and capture is not None and TALLY:
+        classes = ", ".join(f"{k}xx: {v:,}" for k, v in sorted(TALLY.items()))
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"\nAPI fuzz: {sum(TALLY.values()):,} requests, {TALLY.get(5, 0):,} answered 5xx "
+                                f"({classes})")
 
 
 @pytest.fixture
@@ -67,6 +82,12 @@ def live_api(settings, db, seeded):
 
     # The fuzz sends hundreds of requests a minute with one token; the limit itself is tested elsewhere.
     app = create_app(dataclasses.replace(settings, api_limit="1000000 per minute"))
+
+    @app.after_request
+    def _tally(response):
+        TALLY[response.status_code // 100] += 1
+        return response
+
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
