@@ -5,13 +5,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from tests.conftest import _csrf, record
 from triage import ingest
 from triage.accounts import authenticate
-from triage.models import Mention, Queue, RoutingRule, SavedReply, Source, Team, User
+from triage.models import Event, Mention, Queue, RoutingRule, SavedReply, Source, Team, User
 from triage.models.mentions import RESOLVED
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -571,6 +571,78 @@ def test_bad_rules_are_refused(client, db, login, world, data, message):
     assert _state(db) == before
 
 
+def test_each_change_to_saved_replies_and_teams_is_in_the_audit_log(client, db, login, world):
+    admin = login("admin")
+    _post(client, "/saved-replies", {"title": "Opening hours", "body": "We are open 8-20, {name}."})
+    reply = db.scalar(select(SavedReply.id).where(SavedReply.title == "Opening hours"))
+    _post(client, f"/saved-replies/{reply}", {"title": "Opening hours", "body": "We are open 8-22, {name}."})
+    _post(client, f"/saved-replies/{reply}/delete")
+    _post(client, "/admin/teams", {"name": "Night shift"})
+    team = db.scalar(select(Team.id).where(Team.name == "Night shift"))
+    _post(client, f"/admin/teams/{team}", {"name": "Night owls"})
+    assert _post(client, "/admin/teams", {"name": "night OWLS"}).status_code == 400  # refused: no event
+    actions = ["saved reply added", "saved reply changed", "saved reply deleted", "team added", "team renamed"]
+    events = {a: _setting_events(db, a) for a in actions}
+    assert {a: len(e) for a, e in events.items()} == dict.fromkeys(actions, 1)
+    assert all(e[0].actor.username == admin for e in events.values())
+    changed = events["saved reply changed"][0]
+    assert changed.detail["before"] == {"body": "We are open 8-20, {name}."} and "Opening hours" in changed.reason
+    assert events["team renamed"][0].detail == {"by": admin, "team_id": team, "before": {"name": "Night shift"},
+                                                "after": {"name": "Night owls"}}
+    page = client.get("/audit?q=Night").get_data(as_text=True)
+    assert "team renamed" in page and "team added" in page
+
+
+def test_each_change_to_queues_and_rules_is_in_the_audit_log(client, db, login, world):
+    lead = login("lead")
+    _post(client, "/routing/queues", {"name": "VIP"})
+    vip = _queue(db, "vip").id
+    _post(client, f"/routing/queues/{vip}", {"name": "VIP customers", "description": "Big accounts"})
+    _post(client, f"/routing/queues/{vip}/move", {"direction": "up"})
+    _post(client, "/routing/rules", {"queue_id": str(vip), "network": "x", "enabled": "1"})
+    rule = db.scalar(select(RoutingRule.id).where(RoutingRule.queue_id == vip))
+    _post(client, f"/routing/rules/{rule}", {"queue_id": str(vip), "network": "instagram"})
+    _post(client, f"/routing/rules/{rule}/enabled", {"enabled": "0"})
+    _post(client, f"/routing/rules/{rule}/move", {"direction": "up"})
+    _post(client, f"/routing/rules/{rule}/delete")
+    _post(client, f"/routing/queues/{vip}/delete")
+    assert _queue(db, "vip") is None
+    actions = ["queue added", "queue changed", "queue moved", "rule added", "rule changed", "rule switched",
+               "rule moved", "rule deleted", "queue deleted"]
+    events = {a: _setting_events(db, a) for a in actions}
+    assert {a: len(e) for a, e in events.items()} == dict.fromkeys(actions, 1)
+    assert all(e[0].actor.username == lead for e in events.values())
+    renamed = events["queue changed"][0]
+    assert renamed.detail["before"] == {"name": "VIP", "description": ""} and "VIP customers" in renamed.reason
+    assert events["rule changed"][0].detail["after"] == {"network": "instagram"}
+    assert events["rule switched"][0].detail["after"] == {"enabled": False}
+    assert "network is instagram → VIP customers" in events["rule deleted"][0].reason
+    page = client.get("/audit?q=VIP+customers").get_data(as_text=True)  # leads read the log too
+    assert all(action in page for action in ("queue deleted", "queue moved", "rule added"))
+
+
+def test_refused_queue_deletions_write_no_event(client, db, login, world):
+    login("lead")
+    assert _post(client, f"/routing/queues/{_queue(db, 'other').id}/delete").status_code == 400
+    assert _post(client, f"/routing/queues/{world['queue']}/delete").status_code == 400  # a rule still sends there
+    assert _setting_events(db, "queue deleted") == []
+
+
+def test_trying_a_text_uses_the_same_router_as_tagging(client, db, login, world):
+    from triage.routing import Router
+    from triage.routing_settings import try_text
+
+    trial = try_text(db, "hello from the press office", "press", None)
+    rule_id, queue_id = Router(db).match(intent=trial.tags.intent, sentiment=trial.tags.sentiment, network="press",
+                                         priority=trial.rank.score, urgent=trial.rank.urgent)
+    assert (trial.rule.id, trial.queue.id) == (rule_id, queue_id) == (world["rule"], world["queue"])
+    assert trial.number == db.scalar(select(func.count()).select_from(RoutingRule))  # the last of the rules
+    db.get(RoutingRule, world["rule"]).enabled = False  # a rule switched off routes nothing, here as in tagging
+    db.flush()
+    off = try_text(db, "hello from the press office", "press", None)
+    assert off.rule is None and off.queue.slug == "other"
+
+
 # Sources ----------------------------------------------------------------------------------------------------------
 
 def test_lead_adds_an_rss_source(client, db, login, world):
@@ -631,6 +703,42 @@ def test_lead_edits_pauses_and_resumes_a_source(client, db, login, world):
     assert _post(client, f"/sources/{source_id}/resume", {"back": "edit"}).headers["Location"].endswith(
         f"/sources/{source_id}/edit")
     assert _fresh(db, Source, source_id).enabled is True
+
+
+def _setting_events(db, action: str) -> list[Event]:
+    db.rollback()
+    return list(db.scalars(select(Event).where(Event.action == action, Event.mention_id.is_(None))
+                           .order_by(Event.id)))
+
+
+def test_each_change_to_a_source_is_in_the_audit_log(client, db, login, world):
+    lead = login("lead")
+    _post(client, "/sources/rss/new", {"name": "Forum", "url": "https://me:hunter2@forum.example/feed?key=s3cret",
+                                       "interval": "120", "brand_handles": "@Northwind"})
+    source_id = db.scalar(select(Source.id).where(Source.name == "Forum"))
+    _post(client, f"/sources/{source_id}/edit", {"name": "Forum EN", "url": "https://forum.example/feed",
+                                                "interval": "600", "brand_handles": "northwind, help"})
+    _post(client, f"/sources/{source_id}/pause")
+    _post(client, f"/sources/{source_id}/resume")
+    (added,), (changed,) = _setting_events(db, "source added"), _setting_events(db, "source changed")
+    assert added.actor.username == lead and "Forum" in added.reason and added.detail["after"]["interval_seconds"] == 120
+    assert "hunter2" not in str(added.detail) and "s3cret" not in str(added.detail)  # a feed URL may carry a key
+    assert changed.detail["before"] == {"name": "Forum", "interval_seconds": 120, "brand_handles": ["northwind"]}
+    assert changed.detail["after"] == {"name": "Forum EN", "interval_seconds": 600,
+                                       "brand_handles": ["help", "northwind"]}
+    assert "Forum EN" in changed.reason and "interval seconds" in changed.reason
+    toggled = _setting_events(db, "source paused") + _setting_events(db, "source resumed")
+    assert [e.detail["after"] for e in toggled] == [{"enabled": False}, {"enabled": True}]
+    page = client.get("/audit?q=Forum+EN").get_data(as_text=True)  # leads read the log too
+    assert all(action in page for action in ("source changed", "source paused", "source resumed"))
+
+
+def test_a_refused_source_change_writes_no_event(client, db, login, world):
+    login("lead")
+    assert _post(client, "/sources/rss/new", {"name": "Fast", "url": "https://e.com/x", "interval": "5"}
+                 ).status_code == 400
+    assert _post(client, f"/sources/{world['running']}/edit", {"name": "", "url": "https://e.com/x"}).status_code == 400
+    assert _setting_events(db, "source added") == _setting_events(db, "source changed") == []
 
 
 def test_editing_a_source_with_bad_input_is_refused(client, db, login, world, make_source):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import html as html_lib
 import io
 import re
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from tests.conftest import record
 from triage import ingest, workflow
 from triage.models import Event, Mention
+from triage.reports import KNOWN_ACTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,3 +132,62 @@ def test_agents_cannot_read_the_log(client, db, login):
     login("agent")
     assert client.get("/audit").status_code == 403
     assert client.get("/audit.csv").status_code == 403
+
+
+def _written_actions() -> dict[str, str]:
+    """Every action name the code writes into an event, read from the source: action → where."""
+    import ast
+
+    found: dict[str, str] = {}
+    trees = {p: ast.parse(p.read_text(encoding="utf-8")) for folder in ("triage", "workers")
+             for p in (ROOT / folder).rglob("*.py")}
+    # Functions that take an `action` parameter (_event, _audit, record, _close, ...): where it sits.
+    positions = {f.name: [a.arg for a in f.args.args].index("action") for tree in trees.values()
+                 for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and "action" in [a.arg for a in f.args.args]}
+    for path, tree in trees.items():
+        constants = {}  # NAME = "text" and A, B = "x", "y" at module level
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                names = node.targets[0].elts if isinstance(node.targets[0], ast.Tuple) else [node.targets[0]]
+                values = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
+                constants |= {n.id: v.value for n, v in zip(names, values, strict=False) if isinstance(n, ast.Name)
+                              and isinstance(v, ast.Constant) and isinstance(v.value, str)}
+
+        def text(node, path=path, constants=constants):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                return node.value
+            return constants.get(node.id) if isinstance(node, ast.Name) else None
+
+        for node in ast.walk(tree):
+            candidates = []
+            if isinstance(node, ast.Call):
+                candidates += [k.value for k in node.keywords if k.arg == "action"]
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                if name in positions and len(node.args) > positions[name]:
+                    candidates.append(node.args[positions[name]])
+            elif isinstance(node, ast.Dict):
+                candidates += [v for k, v in zip(node.keys, node.values, strict=True)
+                               if isinstance(k, ast.Constant) and k.value == "action"]
+            for value in filter(None, map(text, candidates)):
+                found.setdefault(value, f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def test_every_action_the_code_writes_is_in_the_registry():
+    from triage.audit import ACTIONS
+
+    written = _written_actions()
+    # The scan must see the writers it is meant to check, or it proves nothing.
+    assert {"claimed", "reply sent", "delivery given up", "queued", "sla breached", "token created"} <= set(written)
+    assert {a: where for a, where in written.items() if a not in ACTIONS} == {}
+    assert all(len(a) <= 32 for a in ACTIONS)  # events.action is a VARCHAR(32)
+
+
+def test_the_logs_action_filter_offers_every_registered_action(client, db, login):
+    from triage.audit import ACTIONS
+
+    login("supervisor")
+    html = client.get("/audit").get_data(as_text=True)
+    offered = re.findall(r'<option value="([^"]+)" label="([^"]+)">', html)
+    assert {action: html_lib.unescape(label) for action, label in offered} == ACTIONS
+    assert KNOWN_ACTIONS == tuple(ACTIONS)

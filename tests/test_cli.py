@@ -248,3 +248,40 @@ def test_after_init_the_same_commands_work(fresh_database, tmp_path):
                                input="longenough1\nlongenough1\n")
     assert added.exit_code == 0 and "added robin (lead)" in added.output
     assert CliRunner().invoke(main, ["report"], env=env).exit_code == 0
+
+
+def test_the_console_adds_feeds_by_the_same_rules_as_the_web_and_the_log_says_so(db):
+    from triage.audit import OPERATOR
+    from triage.models import Event
+
+    slow = CliRunner().invoke(main, ["source", "add-rss", "Fast feed", "https://example.com/a.rss", "--every", "5"])
+    assert slow.exit_code != 0 and "between 30 and 86,400" in slow.output  # refused, not silently raised to 30
+    result = CliRunner().invoke(main, ["source", "add-rss", "Reddit", "https://example.com/r.rss", "--network",
+                                       "Reddit", "--brand-handle", "@NorthwindHelp", "--brand-handle", "northwind"])
+    assert result.exit_code == 0, result.output
+    db.expire_all()
+    source = db.scalar(select(Source).where(Source.name == "Reddit"))
+    assert (source.interval_seconds, source.config["network"], source.brand_handles) == (
+        300, "reddit", ["northwind", "northwindhelp"])
+    event = db.scalar(select(Event).where(Event.action == "source added"))
+    assert event.actor_id is None and event.detail["by"] == OPERATOR and "Reddit" in event.reason
+    assert db.scalar(select(func.count()).select_from(Source).where(Source.name == "Fast feed")) == 0
+
+
+def test_import_adds_brand_handles_cleaned_as_the_web_does_and_audits_them(db, tmp_path, make_source):
+    from triage.models import Event
+
+    make_source("Legacy", "import", brand_handles=["northwind"])
+    path = tmp_path / "one.jsonl"
+    _jsonl(path, [record(id="h-1")])
+    result = CliRunner().invoke(main, ["import", str(path), "--source", "Legacy", "--brand-handle", " @NorthwindHelp ",
+                                       "--network", "Forum", "--no-wait"])
+    assert result.exit_code == 0, result.output
+    db.expire_all()
+    source = db.scalar(select(Source).where(Source.name == "Legacy"))
+    assert source.brand_handles == ["northwind", "northwindhelp"] and source.config["network"] == "forum"
+    event = db.scalar(select(Event).where(Event.action == "source changed"))
+    assert event.detail["before"] == {"brand_handles": ["northwind"], "network": None} and event.detail["after"] == {
+        "brand_handles": ["northwind", "northwindhelp"], "network": "forum"}
+    bad = CliRunner().invoke(main, ["import", str(path), "--source", "Legacy", "--brand-handle", "north wind"])
+    assert bad.exit_code != 0 and "is not a handle" in bad.output

@@ -14,12 +14,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from triage.audit import OPERATOR as OPERATOR  # OPERATOR: who `actor=None` is, re-exported
+from triage.audit import record
 from triage.db import utcnow
-from triage.models import ApiToken, Event, Source, Team, User
+from triage.models import ApiToken, Source, Team, User
 from triage.models.people import ROLES
 
 TOKEN_PREFIX = "trg_"
-OPERATOR = "operator at the console"  # who `actor=None` is, as the audit log shows it
 MIN_PASSWORD, MAX_PASSWORD = 8, 256
 DEFAULT_PUSH_SOURCE = "API"  # where a push without ?source= lands
 LAST_USED_EVERY = timedelta(minutes=1)
@@ -40,10 +41,7 @@ class NotFound(AccountError):
 
 
 def _audit(session: Session, actor: User | None, action: str, reason: str, **detail) -> None:
-    if actor is None:  # the log would say "system"; say who it really was
-        reason = f"{reason} (by the {OPERATOR})"
-    session.add(Event(mention_id=None, actor_id=actor.id if actor else None, action=action, reason=reason,
-                      detail={"by": actor.username if actor else OPERATOR, **detail}))
+    record(session, actor, action, reason, **detail)
 
 
 def _require_admin(actor: User | None, what: str) -> None:

@@ -234,20 +234,19 @@ def import_(file: Path, source_name: str, brand_handles: tuple[str, ...], networ
     """Import a CSV or JSON Lines export; a bad row is named and skipped, the good ones land."""
     from tqdm import tqdm
 
-    from triage import defaults
+    from triage import source_settings
     from triage.db import session_factory, session_scope
     from triage.importer import ImportFileError, import_stream
+    from triage.workflow import WorkflowError
     from workers import jobs
 
     settings = _settings()
-    with session_scope(settings.database_url) as session:
-        source = defaults.ensure_source(session, source_name, "import")
-        if brand_handles:
-            handles = {h.strip().lstrip("@").lower() for h in brand_handles if h.strip()}
-            source.brand_handles = sorted(set(source.brand_handles or []) | handles)
-        if network:
-            source.config = {**(source.config or {}), "network": network}
-        source_id = source.id
+    try:
+        with session_scope(settings.database_url) as session:
+            source_id = source_settings.prepare_import_source(session, None, source_name, brand_handles=brand_handles,
+                                                              network=network).id
+    except WorkflowError as exc:
+        raise click.ClickException(str(exc)) from None
     with tqdm(total=None, unit=" posts", desc="stored", disable=None) as bar, file.open("rb") as stream:
         try:
             summary = import_stream(session_factory(settings.database_url), source_id, stream, file.name,
@@ -494,18 +493,18 @@ def source() -> None:
 @click.option("--brand-handle", "brand_handles", multiple=True)
 def source_add_rss(name: str, url: str, network: str, interval: int, brand_handles: tuple[str, ...]) -> None:
     """Poll an RSS or Atom feed (a brand alert, a subreddit, a forum) for mentions."""
-    from triage import defaults
+    from triage import source_settings
     from triage.db import session_scope
+    from triage.workflow import WorkflowError
 
-    if not url.startswith(("http://", "https://")):
-        raise click.ClickException("the feed URL must start with http:// or https://")
-    settings = _settings()
-    with session_scope(settings.database_url) as session:
-        src = defaults.ensure_source(session, name, "rss", config={"url": url, "network": network},
-                                     interval_seconds=max(30, interval),
-                                     brand_handles=[h.lstrip("@").lower() for h in brand_handles])
-        src.config = {"url": url, "network": network}
-    click.echo(f"source '{name}' polls {url} every {max(30, interval)} s")
+    try:
+        with session_scope(_settings().database_url) as session:
+            src = source_settings.add_rss_source(session, None, name, url, network=network, interval=interval,
+                                                 brand_handles=brand_handles)
+            interval = src.interval_seconds
+    except WorkflowError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"source '{name}' polls {url} every {interval} s")
 
 
 @source.command(name="list")

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Date, Float, Integer, and_, case, cast, extract, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
+from triage.audit import ACTIONS
 from triage.db import MAX_ROW_ID, UTCDateTime, utcnow
 from triage.models import Author, Event, Mention, Queue, Response, Team, User
 from triage.models.mentions import IRRELEVANT, RESOLVED, SPAM, WORKABLE
@@ -825,14 +826,7 @@ def to_json(data: dict) -> dict:
 
 # ------------------------------------------------------------------------------------------- audit log
 
-KNOWN_ACTIONS = ("queued", "claimed", "released", "claim expired", "assigned", "replied", "responded", "note",
-                 "escalated", "relabeled", "resolved", "marked spam", "marked not relevant", "reopened",
-                 "deadline near", "sla breached", "sla policy saved", "sla policy deleted", "team hours saved",
-                 "imported labels",
-                 "user changed", "password reset", "user deactivated", "user reactivated", "token created",
-                 "token revoked",
-                 "retried reply", "linked accounts",
-                 "dead letter retried", "dead letter discarded", "delivery given up")
+KNOWN_ACTIONS = tuple(ACTIONS)  # the registry in triage/audit.py; the log's action filter offers these
 SYSTEM = "system"
 AUDIT_COLUMNS = ("id", "created_at", "actor", "action", "mention_id", "network", "external_id", "from_state",
                  "to_state", "reason", "detail")

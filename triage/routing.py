@@ -37,11 +37,17 @@ class Router:
         rows = session.scalars(
             select(RoutingRule).where(RoutingRule.enabled.is_(True)).order_by(RoutingRule.position, RoutingRule.id)
         )
+        rows = list(rows)
         self.rules = [Rule(r.queue_id, r.intent, r.sentiment, r.network, r.min_priority, r.urgent) for r in rows]
+        self.rule_ids = [r.id for r in rows]
         self.fallback = session.scalar(select(Queue.id).where(Queue.slug == FALLBACK_QUEUE))
 
     def route(self, **facts) -> int | None:
-        for rule in self.rules:
+        return self.match(**facts)[1]
+
+    def match(self, **facts) -> tuple[int | None, int | None]:
+        """(the id of the rule that matched or None, the queue id): what the routing page's trial shows."""
+        for rule_id, rule in zip(self.rule_ids, self.rules, strict=True):
             if rule.matches(**facts):
-                return rule.queue_id
-        return self.fallback
+                return rule_id, rule.queue_id
+        return None, self.fallback

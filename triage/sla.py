@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from sqlalchemy import and_, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
+from triage.audit import record
 from triage.db import utcnow
 from triage.models import Event, Mention, Queue, SlaPolicy, Team, User
 from triage.models.mentions import CLOSED
@@ -398,8 +399,7 @@ def parse_holidays(text: str) -> list[str]:
 
 
 def _audit(session: Session, actor: User, action: str, reason: str, now: datetime, **detail) -> None:
-    session.add(Event(mention_id=None, actor_id=actor.id, action=action, reason=reason, detail=detail,
-                      created_at=now))
+    record(session, actor, action, reason, now=now, **detail)
 
 
 def save_policy(session: Session, actor: User, values: dict, policy_id: int | None = None, *,

@@ -1,30 +1,38 @@
 """Managing the team and how work flows: users and teams (admins); saved replies, queues, routing rules and
-sources (leads and admins, with supervisors reading along). Every write checks the role here, on the server."""
+sources (leads and admins, with supervisors reading along). The views parse the form and call the audited domain
+function (`teams`, `saved_replies`, `routing_settings`, `source_settings`, `accounts`), which checks the role again."""
 from __future__ import annotations
 
 import re
 import string
-import unicodedata
 from collections.abc import Callable
 from types import SimpleNamespace
-from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from triage import accounts, classifier, priority
+from triage import accounts, priority, routing_settings, source_settings
+from triage import saved_replies as saved_replies_domain
+from triage import teams as teams_domain
 from triage.accounts import AccountError, add_user
-from triage.db import MAX_ROW_ID, utcnow
+from triage.db import MAX_ROW_ID
 from triage.models import ApiToken, Mention, Queue, RoutingRule, SavedReply, Source, Team, User
 from triage.models.mentions import CLOSED
 from triage.models.people import ROLES
 from triage.posts import clean_text
-from triage.routing import FALLBACK_QUEUE, Rule
+from triage.routing import FALLBACK_QUEUE
 from triage.web import db
-from triage.workflow import DEFAULT_REPLY_LIMIT, fill_placeholders, reply_limit, write_lock
+from triage.workflow import (
+    DEFAULT_REPLY_LIMIT,
+    Forbidden,
+    Invalid,
+    NotFound,
+    fill_placeholders,
+    reply_limit,
+)
 
 bp = Blueprint("admin", __name__)
 
@@ -36,10 +44,7 @@ SENTIMENTS = ("negative", "neutral", "positive")
 PLACEHOLDERS = ("author", "name", "agent", "network")
 USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 NETWORK_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
-HANDLE_RE = re.compile(r"[\w.@-]{1,200}")
-RESERVED_SLUGS = {"fragment"}  # /queues/fragment is the live board, not a queue
 MIN_PASSWORD, MAX_PASSWORD = 8, 256
-MAX_INTERVAL = 86_400
 # The mention the saved-reply preview fills placeholders from.
 SAMPLE = SimpleNamespace(network="x", text="@northwind my bag never arrived and nobody answers the phone",
                          author=SimpleNamespace(handle="dana_w", display_name="Dana Whitfield"))
@@ -122,19 +127,6 @@ def _password() -> str:
     if len(password) > MAX_PASSWORD:
         raise InputError(f"The password must have at most {MAX_PASSWORD} characters.")
     return password
-
-
-def _move(session: Session, model, row_id: int, direction: str) -> None:
-    """Swap a queue or rule with its neighbour and number them all 0..n-1 again."""
-    rows = list(session.scalars(select(model).order_by(model.position, model.id)))
-    index = next((i for i, r in enumerate(rows) if r.id == row_id), None)
-    if index is None:
-        abort(404)
-    other = index - 1 if direction == "up" else index + 1
-    if 0 <= other < len(rows):
-        rows[index], rows[other] = rows[other], rows[index]
-    for position, row in enumerate(rows):
-        row.position = position
 
 
 # Users and teams (admins) ----------------------------------------------------------------------------------------
@@ -285,26 +277,16 @@ def teams():
     return _teams_page()
 
 
-def _team_name(session: Session, team_id: int | None = None) -> str:
-    name = _text("name", "Team name", max_len=80)
-    clash = session.scalar(select(Team).where(func.lower(Team.name) == name.lower(), Team.id != (team_id or 0)))
-    if clash is not None:
-        raise InputError(f"There is a team called “{clash.name}” already.")
-    return name
-
-
 @bp.post("/admin/teams")
 def team_add():
     _allow(*ADMIN)
-    session = db()
     try:
-        team = Team(name=_team_name(session), holidays=[])
-        session.add(team)
-        session.commit()
-    except InputError as exc:
-        return _refused(str(exc), _teams_page)
-    except IntegrityError:
+        ok, team = _changed(lambda: teams_domain.add_team(db(), current_user, _text("name", "Team name", max_len=80)),
+                            _teams_page)
+    except IntegrityError:  # two admins adding the same team at once
         return _refused("that team exists already", _teams_page)
+    if not ok:
+        return team
     flash(f"Added the team {team.name}.", "info")
     return redirect(url_for(".teams"))
 
@@ -312,15 +294,11 @@ def team_add():
 @bp.post("/admin/teams/<int:team_id>")
 def team_rename(team_id: int):
     _allow(*ADMIN)
-    session = db()
-    team = session.get(Team, team_id)
-    if team is None:
-        abort(404)
-    try:
-        old, team.name = team.name, _team_name(session, team_id)
-        session.commit()
-    except InputError as exc:
-        return _refused(str(exc), _teams_page)
+    ok, renamed = _changed(lambda: teams_domain.rename_team(db(), current_user, team_id,
+                                                            _text("name", "Team name", max_len=80)), _teams_page)
+    if not ok:
+        return renamed
+    old, team = renamed
     flash(f"Renamed {old} to {team.name}.", "info")
     return redirect(url_for(".teams"))
 
@@ -355,13 +333,9 @@ def _reply_page(reply_id: int, *, form=None, status: int = 200):
                            draft=preview(form.get("body", "")), placeholders=PLACEHOLDERS), status
 
 
-def _reply_fields(session: Session, reply_id: int | None = None) -> dict:
-    title = _text("title", "Title", max_len=120)
-    clash = session.scalar(select(SavedReply.id).where(func.lower(SavedReply.title) == title.lower(),
-                                                       SavedReply.id != (reply_id or 0)))
-    if clash is not None:
-        raise InputError(f"There is a saved reply titled “{title}” already.")
-    return {"title": title, "body": _text("body", "The reply", max_len=DEFAULT_REPLY_LIMIT),
+def _reply_fields() -> dict:
+    return {"title": _text("title", "Title", max_len=120),
+            "body": _text("body", "The reply", max_len=DEFAULT_REPLY_LIMIT),
             "intent": _choice("intent", "Intent", INTENTS, required=False)}
 
 
@@ -374,13 +348,10 @@ def saved_replies():
 @bp.post("/saved-replies")
 def saved_reply_add():
     _allow(*LEADS)
-    session = db()
-    try:
-        reply = SavedReply(created_by_id=current_user.id, **_reply_fields(session))
-        session.add(reply)
-        session.commit()
-    except InputError as exc:
-        return _refused(str(exc), _replies_page)
+    ok, reply = _changed(lambda: saved_replies_domain.add_reply(db(), current_user, **_reply_fields()),
+                         _replies_page)
+    if not ok:
+        return reply
     flash(f"Saved “{reply.title}”; agents can use it now.", "info")
     return redirect(url_for(".saved_replies"))
 
@@ -394,17 +365,12 @@ def saved_reply(reply_id: int):
 @bp.post("/saved-replies/<int:reply_id>")
 def saved_reply_update(reply_id: int):
     _allow(*LEADS)
-    session = db()
-    reply = session.get(SavedReply, reply_id)
-    if reply is None:
-        abort(404)
-    try:
-        for key, value in _reply_fields(session, reply_id).items():
-            setattr(reply, key, value)
-        reply.updated_at = utcnow()
-        session.commit()
-    except InputError as exc:
-        return _refused(str(exc), _reply_page, reply_id)
+    if db().get(SavedReply, reply_id) is None:
+        abort(404)  # before reading the form
+    ok, reply = _changed(lambda: saved_replies_domain.update_reply(db(), current_user, reply_id, **_reply_fields()),
+                         _reply_page, reply_id)
+    if not ok:
+        return reply
     flash(f"Saved “{reply.title}”.", "info")
     return redirect(url_for(".saved_replies"))
 
@@ -412,13 +378,8 @@ def saved_reply_update(reply_id: int):
 @bp.post("/saved-replies/<int:reply_id>/delete")
 def saved_reply_delete(reply_id: int):
     _allow(*LEADS)
-    session = db()
-    reply = session.get(SavedReply, reply_id)
-    if reply is None:
-        abort(404)
-    session.delete(reply)
-    session.commit()
-    flash(f"Deleted “{reply.title}”. Replies already sent with it are unchanged.", "info")
+    _, title = _changed(lambda: saved_replies_domain.delete_reply(db(), current_user, reply_id), _replies_page)
+    flash(f"Deleted “{title}”. Replies already sent with it are unchanged.", "info")
     return redirect(url_for(".saved_replies"))
 
 
@@ -434,35 +395,7 @@ def saved_reply_preview():
 @bp.app_template_filter("conditions")
 def conditions(rule: RoutingRule) -> str:
     """A routing rule's conditions as a sentence."""
-    parts = []
-    if rule.urgent is not None:
-        parts.append("has urgent words" if rule.urgent else "has no urgent words")
-    if rule.intent:
-        parts.append(f"intent is {rule.intent}")
-    if rule.sentiment:
-        parts.append(f"sentiment is {rule.sentiment}")
-    if rule.network:
-        parts.append(f"network is {rule.network}")
-    if rule.min_priority is not None:
-        parts.append(f"priority ≥ {rule.min_priority}")
-    return " and ".join(parts) or "every mention"
-
-
-def try_text(session: Session, rules: list[RoutingRule], text: str, network: str, followers: int | None):
-    """Tag, score and route a sample text exactly as ingest would, without storing anything."""
-    tags = classifier.classify(text)
-    now = utcnow()
-    rank = priority.score(text=text, intent=tags.intent, intent_confidence=tags.intent_confidence,
-                          sentiment=tags.sentiment, polarity=tags.polarity, followers=followers,
-                          posted_at=now, now=now)
-    facts = dict(intent=tags.intent, sentiment=tags.sentiment, network=network, priority=rank.score,
-                 urgent=rank.urgent)
-    for number, row in enumerate(rules, 1):
-        rule = Rule(row.queue_id, row.intent, row.sentiment, row.network, row.min_priority, row.urgent)
-        if row.enabled and rule.matches(**facts):
-            return SimpleNamespace(tags=tags, rank=rank, rule=row, number=number, queue=row.queue)
-    fallback = session.scalar(select(Queue).where(Queue.slug == FALLBACK_QUEUE))
-    return SimpleNamespace(tags=tags, rank=rank, rule=None, number=None, queue=fallback)
+    return routing_settings.describe_rule(rule)
 
 
 def _routing_page(*, form=None, status: int = 200):
@@ -488,7 +421,7 @@ def _routing_page(*, form=None, status: int = 200):
                 raise InputError("A network is a short name such as x, instagram or reddit.")
             if followers and not (followers.isascii() and followers.isdigit() and len(followers) < 13):
                 raise InputError("Followers must be a whole number.")
-            trial = try_text(session, rules, text, network, int(followers) if followers else None)
+            trial = routing_settings.try_text(session, text, network, int(followers) if followers else None)
         except InputError as exc:
             flash(str(exc), "error")
             status = 400
@@ -503,40 +436,33 @@ def routing():
     return _routing_page()
 
 
-def _queue_fields(session: Session, queue_id: int | None = None) -> dict:
-    name = _text("name", "Queue name", max_len=80)
-    clash = session.scalar(select(Queue.name).where(func.lower(Queue.name) == name.lower(),
-                                                    Queue.id != (queue_id or 0)))
-    if clash is not None:
-        raise InputError(f"There is a queue called “{clash}” already.")
+def _changed(change: Callable[[], object], render: Callable, *args):
+    """Run a domain change and commit it, or re-render the form with the refusal (400); 403 and 404 as such."""
+    session = db()
+    try:
+        result = change()
+        session.commit()
+    except (InputError, Invalid) as exc:
+        return False, _refused(str(exc), render, *args)
+    except (Forbidden, NotFound) as exc:
+        session.rollback()
+        abort(exc.status)
+    return True, result
+
+
+def _queue_fields() -> dict:
     team = _row(Team, "team_id", "team", required=False)
-    return {"name": name, "description": _text("description", "Description", max_len=300, required=False),
+    return {"name": _text("name", "Queue name", max_len=80),
+            "description": _text("description", "Description", max_len=300, required=False),
             "team_id": team.id if team else None}
-
-
-def _slug(session: Session, name: str) -> str:
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    base = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:32] or "queue"
-    if base in RESERVED_SLUGS:
-        base += "-queue"
-    slug, n = base, 2
-    while session.scalar(select(Queue.id).where(Queue.slug == slug)) is not None:
-        slug, n = f"{base}-{n}", n + 1
-    return slug
 
 
 @bp.post("/routing/queues")
 def queue_add():
     _allow(*LEADS)
-    session = db()
-    try:
-        fields = _queue_fields(session)
-        last = session.scalar(select(func.max(Queue.position)))
-        queue = Queue(slug=_slug(session, fields["name"]), position=(last or 0) + 1, **fields)
-        session.add(queue)
-        session.commit()
-    except InputError as exc:
-        return _refused(str(exc), _routing_page)
+    ok, queue = _changed(lambda: routing_settings.add_queue(db(), current_user, **_queue_fields()), _routing_page)
+    if not ok:
+        return queue
     flash(f"Added the queue {queue.name}. Add a routing rule so mentions land in it.", "info")
     return redirect(url_for(".routing") + "#queues")
 
@@ -564,14 +490,11 @@ def queue_detail(queue_id: int):
 @bp.post("/routing/queues/<int:queue_id>")
 def queue_update(queue_id: int):
     _allow(*LEADS)
-    session = db()
-    queue = _queue(session, queue_id)
-    try:
-        for key, value in _queue_fields(session, queue_id).items():
-            setattr(queue, key, value)
-        session.commit()
-    except InputError as exc:
-        return _refused(str(exc), _queue_page, queue_id)
+    _queue(db(), queue_id)  # 404 before reading the form
+    ok, queue = _changed(lambda: routing_settings.update_queue(db(), current_user, queue_id, **_queue_fields()),
+                         _queue_page, queue_id)
+    if not ok:
+        return queue
     flash(f"Saved the queue {queue.name}.", "info")
     return redirect(url_for(".routing") + "#queues")
 
@@ -579,49 +502,30 @@ def queue_update(queue_id: int):
 @bp.post("/routing/queues/<int:queue_id>/move")
 def queue_move(queue_id: int):
     _allow(*LEADS)
-    session = db()
-    _move(session, Queue, queue_id, request.form.get("direction", "down"))
-    session.commit()
+    _changed(lambda: routing_settings.move_queue(db(), current_user, queue_id, request.form.get("direction", "down")),
+             _routing_page)
     return redirect(url_for(".routing") + "#queues")
 
 
 @bp.post("/routing/queues/<int:queue_id>/delete")
 def queue_delete(queue_id: int):
     _allow(*LEADS)
-    session = db()
-    write_lock(session)
-    queue = _queue(session, queue_id)
-    rules = session.scalar(select(func.count()).select_from(RoutingRule).where(RoutingRule.queue_id == queue_id))
-    waiting = session.scalar(select(func.count()).select_from(Mention).where(
-        Mention.queue_id == queue_id, Mention.status.not_in(CLOSED)))
+    name = _queue(db(), queue_id).name
     try:
-        if queue.slug == FALLBACK_QUEUE:
-            raise InputError(f"{queue.name} cannot be deleted: mentions no rule claims land there. Rename it instead.")
-        if rules or waiting:
-            held = [f"{rules} routing rule{'s' if rules != 1 else ''}" if rules else "",
-                    f"{waiting} open mention{'s' if waiting != 1 else ''}" if waiting else ""]
-            raise InputError(f"{queue.name} still has {' and '.join(h for h in held if h)}: delete or move its rules "
-                           "and resolve or move its mentions first.")
-        # Closed mentions keep their history, in the queue that catches everything (where a reopen finds them).
-        fallback = session.scalar(select(Queue).where(Queue.slug == FALLBACK_QUEUE))
-        closed = session.execute(update(Mention).where(Mention.queue_id == queue_id).values(
-            queue_id=fallback.id if fallback else None).execution_options(synchronize_session=False)).rowcount
-        session.delete(queue)
-        session.commit()
-    except InputError as exc:
-        return _refused(str(exc), _routing_page)
+        ok, gone = _changed(lambda: routing_settings.delete_queue(db(), current_user, queue_id), _routing_page)
     except IntegrityError:  # a mention was moved into it meanwhile
-        return _refused(f"{queue.name} received a mention meanwhile; it was not deleted", _routing_page)
-    moved = f"; its {closed} closed mentions now belong to {fallback.name}" if closed and fallback else ""
-    flash(f"Deleted the queue {queue.name}{moved}.", "info")
+        return _refused(f"{name} received a mention meanwhile; it was not deleted", _routing_page)
+    if not ok:
+        return gone
+    moved = f"; its {gone.closed_moved} closed mentions now belong to {gone.fallback}" if (
+        gone.closed_moved and gone.fallback) else ""
+    flash(f"Deleted the queue {gone.name}{moved}.", "info")
     return redirect(url_for(".routing") + "#queues")
 
 
 def _rule_fields() -> dict:
     queue = _row(Queue, "queue_id", "queue")
     network = _text("network", "Network", max_len=32, required=False).lower() or None
-    if network and not NETWORK_RE.fullmatch(network):
-        raise InputError("A network is a short name such as x, instagram or reddit (letters, digits, '.', '_', '-').")
     urgent = request.form.get("urgent") or ""
     if urgent not in ("", "yes", "no"):
         raise InputError("Urgent words must be: any, yes or no.")
@@ -634,15 +538,10 @@ def _rule_fields() -> dict:
 @bp.post("/routing/rules")
 def rule_add():
     _allow(*LEADS)
-    session = db()
-    try:
-        fields = _rule_fields()
-        last = session.scalar(select(func.max(RoutingRule.position)))
-        rule = RoutingRule(position=(last or 0) + 1, enabled=bool(request.form.get("enabled")), **fields)
-        session.add(rule)
-        session.commit()
-    except InputError as exc:
-        return _refused(str(exc), _routing_page)
+    ok, rule = _changed(lambda: routing_settings.add_rule(db(), current_user, _rule_fields(),
+                                                          enabled=bool(request.form.get("enabled"))), _routing_page)
+    if not ok:
+        return rule
     flash(f"Added a rule: {conditions(rule)} → {rule.queue.name}. It is checked after the rules above it.", "info")
     return redirect(url_for(".routing") + "#rules")
 
@@ -675,14 +574,11 @@ def rule_detail(rule_id: int):
 @bp.post("/routing/rules/<int:rule_id>")
 def rule_update(rule_id: int):
     _allow(*LEADS)
-    session = db()
-    rule = _rule(session, rule_id)
-    try:
-        for key, value in _rule_fields().items():
-            setattr(rule, key, value)
-        session.commit()
-    except InputError as exc:
-        return _refused(str(exc), _rule_page, rule_id)
+    _rule(db(), rule_id)  # 404 before reading the form
+    ok, rule = _changed(lambda: routing_settings.update_rule(db(), current_user, rule_id, _rule_fields()),
+                        _rule_page, rule_id)
+    if not ok:
+        return rule
     flash(f"Saved the rule: {conditions(rule)} → {rule.queue.name}.", "info")
     return redirect(url_for(".routing") + "#rules")
 
@@ -690,10 +586,8 @@ def rule_update(rule_id: int):
 @bp.post("/routing/rules/<int:rule_id>/enabled")
 def rule_enabled(rule_id: int):
     _allow(*LEADS)
-    session = db()
-    rule = _rule(session, rule_id)
-    rule.enabled = request.form.get("enabled") == "1"
-    session.commit()
+    _, rule = _changed(lambda: routing_settings.set_rule_enabled(db(), current_user, rule_id,
+                                                                 request.form.get("enabled") == "1"), _routing_page)
     flash(f"Rule “{conditions(rule)} → {rule.queue.name}” is {'on' if rule.enabled else 'off'}.", "info")
     return redirect(url_for(".routing") + "#rules")
 
@@ -701,50 +595,20 @@ def rule_enabled(rule_id: int):
 @bp.post("/routing/rules/<int:rule_id>/move")
 def rule_move(rule_id: int):
     _allow(*LEADS)
-    session = db()
-    _move(session, RoutingRule, rule_id, request.form.get("direction", "down"))
-    session.commit()
+    _changed(lambda: routing_settings.move_rule(db(), current_user, rule_id, request.form.get("direction", "down")),
+             _routing_page)
     return redirect(url_for(".routing") + "#rules")
 
 
 @bp.post("/routing/rules/<int:rule_id>/delete")
 def rule_delete(rule_id: int):
     _allow(*LEADS)
-    session = db()
-    rule = _rule(session, rule_id)
-    described = f"{conditions(rule)} → {rule.queue.name}"
-    session.delete(rule)
-    session.commit()
+    _, described = _changed(lambda: routing_settings.delete_rule(db(), current_user, rule_id), _routing_page)
     flash(f"Deleted the rule “{described}”. Mentions already queued stay where they are.", "info")
     return redirect(url_for(".routing") + "#rules")
 
 
 # Sources (leads) -------------------------------------------------------------------------------------------------
-
-def _handles(raw: str) -> list[str]:
-    handles = {h.strip().lstrip("@").lower() for h in raw.split(",")} - {""}
-    for handle in sorted(handles):
-        if not HANDLE_RE.fullmatch(handle):
-            raise InputError(f"“{handle[:60]}” is not a handle: separate handles with commas, without spaces inside.")
-    return sorted(handles)
-
-
-def _feed_url() -> str:
-    url = _text("url", "Feed URL", max_len=2048)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
-        raise InputError("The feed URL must start with http:// or https:// and name a host.")
-    return url
-
-
-def _source_name(session: Session, source_id: int | None = None) -> str:
-    name = _text("name", "Name", max_len=80)
-    clash = session.scalar(select(Source.name).where(func.lower(Source.name) == name.lower(),
-                                                     Source.id != (source_id or 0)))
-    if clash is not None:
-        raise InputError(f"There is a source called “{clash}” already.")
-    return name
-
 
 def _source(session: Session, source_id: int) -> Source:
     source = session.get(Source, source_id)
@@ -769,25 +633,32 @@ def source_new():
     return _source_page()
 
 
+def _changed_source(change: Callable[[], Source], render: Callable, *args):
+    """Run a source change (triage.source_settings) and commit it, or re-render the form with the refusal."""
+    session = db()
+    try:
+        source = change()
+        session.commit()
+    except Invalid as exc:
+        return _refused(str(exc), render, *args)
+    except (Forbidden, NotFound) as exc:
+        session.rollback()
+        abort(exc.status)
+    except IntegrityError:  # two people saving the same name at once
+        return _refused("that source name is taken", render, *args)
+    return source
+
+
 @bp.post("/sources/rss/new")
 def source_add():
     _allow(*LEADS)
-    session = db()
-    try:
-        name, url = _source_name(session), _feed_url()
-        network = _text("network", "Network", max_len=32, required=False).lower() or "rss"
-        if not NETWORK_RE.fullmatch(network):
-            raise InputError("A network is a short name such as rss, reddit or forum.")
-        source = Source(kind="rss", name=name, config={"url": url, "network": network}, cursor={},
-                        interval_seconds=_number("interval", "Seconds between polls", lo=30, hi=MAX_INTERVAL),
-                        brand_handles=_handles(request.form.get("brand_handles") or ""))
-        session.add(source)
-        session.commit()
-    except InputError as exc:
-        return _refused(str(exc), _source_page)
-    except IntegrityError:
-        return _refused("that source name is taken", _source_page)
-    flash(f"Added {source.name}: it is polled every {source.interval_seconds} s, the first time within seconds.",
+    f = request.form
+    result = _changed_source(lambda: source_settings.add_rss_source(
+        db(), current_user, f.get("name"), f.get("url"), network=f.get("network"), interval=f.get("interval"),
+        brand_handles=f.get("brand_handles") or ""), _source_page)
+    if not isinstance(result, Source):
+        return result
+    flash(f"Added {result.name}: it is polled every {result.interval_seconds} s, the first time within seconds.",
           "info")
     return redirect(url_for("pages.sources"))
 
@@ -801,29 +672,14 @@ def source_edit(source_id: int):
 @bp.post("/sources/<int:source_id>/edit")
 def source_update(source_id: int):
     _allow(*LEADS)
-    session = db()
-    source = _source(session, source_id)
-    try:
-        source.name = _source_name(session, source_id)
-        source.brand_handles = _handles(request.form.get("brand_handles") or "")
-        if source.polled:
-            source.interval_seconds = _number("interval", "Seconds between polls", lo=30 if source.kind == "rss" else 1,
-                                              hi=MAX_INTERVAL)
-        if source.kind == "rss":
-            url = _feed_url()
-            network = _text("network", "Network", max_len=32, required=False).lower() or "rss"
-            if not NETWORK_RE.fullmatch(network):
-                raise InputError("A network is a short name such as rss, reddit or forum.")
-            if url != (source.config or {}).get("url"):
-                source.cursor = {}  # another feed: its ETag and seen ids mean nothing here
-                source.next_poll_at = None
-            source.config = {**(source.config or {}), "url": url, "network": network}
-        session.commit()
-    except InputError as exc:
-        return _refused(str(exc), _source_page, source_id)
-    except IntegrityError:
-        return _refused("that source name is taken", _source_page, source_id)
-    flash(f"Saved {source.name}.", "info")
+    _source(db(), source_id)  # 404 before reading the form
+    f = request.form
+    result = _changed_source(lambda: source_settings.update_source(
+        db(), current_user, source_id, name=f.get("name"), brand_handles=f.get("brand_handles") or "",
+        interval=f.get("interval"), url=f.get("url"), network=f.get("network")), _source_page, source_id)
+    if not isinstance(result, Source):
+        return result
+    flash(f"Saved {result.name}.", "info")
     return redirect(url_for("pages.sources"))
 
 
@@ -836,10 +692,8 @@ def _back_to_source(source_id: int):
 @bp.post("/sources/<int:source_id>/pause")
 def source_pause(source_id: int):
     _allow(*LEADS)
-    session = db()
-    source = _source(session, source_id)
-    source.enabled = False
-    session.commit()
+    source = _changed_source(lambda: source_settings.pause_source(db(), current_user, source_id), _source_page,
+                             source_id)
     flash(f"{source.name} is paused: it is not polled until you resume it.", "info")
     return _back_to_source(source_id)
 
@@ -847,9 +701,7 @@ def source_pause(source_id: int):
 @bp.post("/sources/<int:source_id>/resume")
 def source_resume(source_id: int):
     _allow(*LEADS)
-    session = db()
-    source = _source(session, source_id)
-    source.enabled, source.next_poll_at = True, None  # poll now, not after a whole interval
-    session.commit()
+    source = _changed_source(lambda: source_settings.resume_source(db(), current_user, source_id), _source_page,
+                             source_id)
     flash(f"{source.name} is running again.", "info")
     return _back_to_source(source_id)

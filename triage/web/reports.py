@@ -14,6 +14,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from triage import charts, reports, sla
+from triage.audit import ACTIONS
 from triage.classifier import INTENTS, SENTIMENTS
 from triage.db import session_factory, utcnow
 from triage.models import Queue, SlaPolicy, Team, User
@@ -222,7 +223,7 @@ def audit():
     more = len(rows) > AUDIT_PAGE
     rows = rows[:AUDIT_PAGE]
     next_args = ({**a.args(), "before": f"{rows[-1]['created_at'].isoformat()}_{rows[-1]['id']}"} if more else None)
-    return render_template("audit.html", a=a, rows=rows, next_args=next_args, actions=reports.KNOWN_ACTIONS,
+    return render_template("audit.html", a=a, rows=rows, next_args=next_args, actions=ACTIONS,
                            actors=session.execute(select(User.username, User.display_name)
                                                   .order_by(User.display_name)).all())
 
