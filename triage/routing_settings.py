@@ -17,10 +17,10 @@ from triage import audit, classifier, priority
 from triage.db import utcnow
 from triage.models import Mention, Queue, RoutingRule, Team, User
 from triage.models.mentions import CLOSED
+from triage.posts import NETWORK_RE
 from triage.routing import FALLBACK_QUEUE, Router
 from triage.workflow import Forbidden, Invalid, NotFound, write_lock
 
-NETWORK_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 RESERVED_SLUGS = {"fragment"}  # /queues/fragment is the live board, not a queue
 RULE_FIELDS = ("queue_id", "intent", "sentiment", "network", "min_priority", "urgent")
 

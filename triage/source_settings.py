@@ -17,10 +17,9 @@ from sqlalchemy.orm import Session
 from triage import audit
 from triage.defaults import ensure_source
 from triage.models import Source, User
-from triage.posts import clean_text
+from triage.posts import NETWORK_RE, clean_text
 from triage.workflow import Forbidden, Invalid, NotFound
 
-NETWORK_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 HANDLE_RE = re.compile(r"[\w.@-]{1,200}")
 MAX_NAME, MAX_URL = 80, 2048
 MIN_RSS_INTERVAL, MIN_INTERVAL, MAX_INTERVAL = 30, 1, 86_400  # a feed polled faster than 30 s is being hammered

@@ -22,7 +22,7 @@ from triage.db import MAX_ROW_ID
 from triage.models import ApiToken, Mention, Queue, RoutingRule, SavedReply, Source, Team, User
 from triage.models.mentions import CLOSED
 from triage.models.people import ROLES
-from triage.posts import clean_text
+from triage.posts import NETWORK_RE, clean_text
 from triage.routing import FALLBACK_QUEUE
 from triage.web import db
 from triage.workflow import (
@@ -43,7 +43,7 @@ INTENTS = tuple(priority.INTENT_POINTS)
 SENTIMENTS = ("negative", "neutral", "positive")
 PLACEHOLDERS = ("author", "name", "agent", "network")
 USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-NETWORK_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
+NAME_TAKEN = "that source name is taken"  # two people saving the same source name at once
 MIN_PASSWORD, MAX_PASSWORD = 8, 256
 # The mention the saved-reply preview fills placeholders from.
 SAMPLE = SimpleNamespace(network="x", text="@northwind my bag never arrived and nobody answers the phone",
@@ -436,8 +436,11 @@ def routing():
     return _routing_page()
 
 
-def _changed(change: Callable[[], object], render: Callable, *args):
-    """Run a domain change and commit it, or re-render the form with the refusal (400); 403 and 404 as such."""
+def _changed(change: Callable[[], object], render: Callable, *args, taken: str | None = None):
+    """Run a domain change and commit it, or re-render the form with the refusal (400); 403 and 404 as such.
+
+    `taken`: the refusal when a unique name loses a race with someone saving the same one (IntegrityError).
+    """
     session = db()
     try:
         result = change()
@@ -447,6 +450,10 @@ def _changed(change: Callable[[], object], render: Callable, *args):
     except (Forbidden, NotFound) as exc:
         session.rollback()
         abort(exc.status)
+    except IntegrityError:
+        if taken is None:
+            raise
+        return False, _refused(taken, render, *args)
     return True, result
 
 
@@ -633,30 +640,14 @@ def source_new():
     return _source_page()
 
 
-def _changed_source(change: Callable[[], Source], render: Callable, *args):
-    """Run a source change (triage.source_settings) and commit it, or re-render the form with the refusal."""
-    session = db()
-    try:
-        source = change()
-        session.commit()
-    except Invalid as exc:
-        return _refused(str(exc), render, *args)
-    except (Forbidden, NotFound) as exc:
-        session.rollback()
-        abort(exc.status)
-    except IntegrityError:  # two people saving the same name at once
-        return _refused("that source name is taken", render, *args)
-    return source
-
-
 @bp.post("/sources/rss/new")
 def source_add():
     _allow(*LEADS)
     f = request.form
-    result = _changed_source(lambda: source_settings.add_rss_source(
+    ok, result = _changed(lambda: source_settings.add_rss_source(
         db(), current_user, f.get("name"), f.get("url"), network=f.get("network"), interval=f.get("interval"),
-        brand_handles=f.get("brand_handles") or ""), _source_page)
-    if not isinstance(result, Source):
+        brand_handles=f.get("brand_handles") or ""), _source_page, taken=NAME_TAKEN)
+    if not ok:
         return result
     flash(f"Added {result.name}: it is polled every {result.interval_seconds} s, the first time within seconds.",
           "info")
@@ -674,10 +665,11 @@ def source_update(source_id: int):
     _allow(*LEADS)
     _source(db(), source_id)  # 404 before reading the form
     f = request.form
-    result = _changed_source(lambda: source_settings.update_source(
+    ok, result = _changed(lambda: source_settings.update_source(
         db(), current_user, source_id, name=f.get("name"), brand_handles=f.get("brand_handles") or "",
-        interval=f.get("interval"), url=f.get("url"), network=f.get("network")), _source_page, source_id)
-    if not isinstance(result, Source):
+        interval=f.get("interval"), url=f.get("url"), network=f.get("network")), _source_page, source_id,
+        taken=NAME_TAKEN)
+    if not ok:
         return result
     flash(f"Saved {result.name}.", "info")
     return redirect(url_for("pages.sources"))
@@ -692,8 +684,10 @@ def _back_to_source(source_id: int):
 @bp.post("/sources/<int:source_id>/pause")
 def source_pause(source_id: int):
     _allow(*LEADS)
-    source = _changed_source(lambda: source_settings.pause_source(db(), current_user, source_id), _source_page,
-                             source_id)
+    ok, source = _changed(lambda: source_settings.pause_source(db(), current_user, source_id), _source_page,
+                          source_id)
+    if not ok:
+        return source
     flash(f"{source.name} is paused: it is not polled until you resume it.", "info")
     return _back_to_source(source_id)
 
@@ -701,7 +695,9 @@ def source_pause(source_id: int):
 @bp.post("/sources/<int:source_id>/resume")
 def source_resume(source_id: int):
     _allow(*LEADS)
-    source = _changed_source(lambda: source_settings.resume_source(db(), current_user, source_id), _source_page,
-                             source_id)
+    ok, source = _changed(lambda: source_settings.resume_source(db(), current_user, source_id), _source_page,
+                          source_id)
+    if not ok:
+        return source
     flash(f"{source.name} is running again.", "info")
     return _back_to_source(source_id)
