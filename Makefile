@@ -23,6 +23,7 @@ bench: $(STAMP)  ## print throughput and latency figures (see bench/README.md)
 
 lint: $(STAMP)
 	$(BIN)/ruff check triage workers tests bench
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -27,7 +27,8 @@ BATCH = 500  # as `triage classify` batches its input
 
 
 def _train(folder: Path) -> Path:
-    from triage.learning import Example, fit
+    from triage.tagging.learning.examples import Example
+    from triage.tagging.learning.training import fit
 
     with (DATA / "airline_sentiment_dev.csv").open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -45,7 +46,7 @@ def _train(folder: Path) -> Path:
 
 
 def _in_process(texts: list[str], model) -> tuple[float, float]:
-    from triage.classifier import classify_many
+    from triage.tagging.classifier import classify_many
 
     classify_many(texts[:BATCH], model=model)  # lexicons and model loaded before timing
     cpu, wall = time.process_time(), time.perf_counter()
@@ -93,7 +94,7 @@ def _side_by_side(other: Path, folder: Path, stdin: Path, model_path: Path, env:
 
 
 def main(posts: int = POSTS, against: Path | None = None) -> None:
-    from triage.learning import LearnedModel
+    from triage.tagging.learning.model import LearnedModel
 
     texts = real_texts()
     texts = (texts * (posts // len(texts) + 1))[:posts]

@@ -18,7 +18,7 @@ PG_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5
 
 
 def classifier_rate(texts: list[str]) -> float:
-    from triage.classifier import classify_many
+    from triage.tagging.classifier import classify_many
 
     start = time.perf_counter()
     classify_many(texts)

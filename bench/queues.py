@@ -2,7 +2,7 @@
 PostgreSQL: p50 and p95, and the ratio large / small (the cost must not grow with the backlog).
 
 The mentions are loaded straight into the tables (most of them resolved history, as in a real install),
-then the real web app renders a queue page through Flask's test client and the real `workflow.claim_next`
+then the real web app renders a queue page through Flask's test client and the real `claims.claim_next`
 claims items, each in its own transaction.
 """
 from __future__ import annotations
@@ -97,11 +97,11 @@ def _load(database_url: str, count: int, seed: int = 3) -> None:
 
 
 def _measure(database_url: str, settings, runs: int) -> dict[str, list[float]]:
-    from triage import workflow
-    from triage.accounts import add_user
     from triage.db import session_factory
     from triage.models import Queue, User
+    from triage.people.accounts import add_user
     from triage.web import create_app
+    from triage.work import claims
 
     factory = session_factory(database_url)
     with factory() as session:
@@ -126,7 +126,7 @@ def _measure(database_url: str, settings, runs: int) -> dict[str, list[float]]:
         with factory() as session:
             user = session.get(User, agents[i % len(agents)])
             start = time.perf_counter()
-            claimed = workflow.claim_next(session, complaints, user)
+            claimed = claims.claim_next(session, complaints, user)
             session.commit()
             elapsed = time.perf_counter() - start
         assert claimed is not None

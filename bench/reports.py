@@ -104,8 +104,8 @@ def summarise(database_url: str, *, vacuum: bool = True) -> int:
     tables settle as autovacuum would."""
     from sqlalchemy import text
 
-    from triage import summaries
     from triage.db import get_engine, session_factory
+    from triage.reporting import summaries
 
     days = 0
     while True:
@@ -136,11 +136,12 @@ def run(database_url: str, count: int) -> None:
     from sqlalchemy import func, select
 
     from triage import migrate
-    from triage.accounts import add_user
     from triage.config import load_settings
     from triage.db import get_engine, session_scope, utcnow
     from triage.models import Mention
-    from triage.reports import Filters, report
+    from triage.people.accounts import add_user
+    from triage.reporting.filters import Filters
+    from triage.reporting.reports import report
     from triage.web import create_app
 
     migrate.upgrade(database_url)

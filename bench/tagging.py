@@ -49,7 +49,7 @@ def _load() -> tuple[list[dict], list[dict]]:
 
 
 def _scores(rows: list[dict], model) -> dict[str, float]:
-    from triage.classifier import classify_many
+    from triage.tagging.classifier import classify_many
 
     tags = classify_many([r["text"] for r in rows], model=model)
     out = {"sentiment": _f1([r["sentiment"] for r in rows], [t.sentiment for t in tags], SENTIMENTS)[0]}
@@ -72,7 +72,8 @@ def _tech_mix(rows: list[dict], model) -> float:
 
 
 def main() -> None:
-    from triage.learning import Example, fit
+    from triage.tagging.learning.examples import Example
+    from triage.tagging.learning.training import fit
 
     airline, intent = _load()
     rng = random.Random(SEED)  # the eval tool's split: airline first, then the intent set, each shuffled and halved

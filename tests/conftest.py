@@ -14,7 +14,8 @@ from sqlalchemy.engine import make_url
 from triage import broker, defaults, migrate
 from triage.config import load_settings
 from triage.db import Base, get_engine, normalise_url, session_factory
-from triage.posts import parse_post
+from triage.intake.posts import parse_post
+from triage.intake.source_settings import ensure_source
 
 RUN_ID = uuid.uuid4().hex[:10]
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -142,7 +143,7 @@ def record(**overrides) -> dict:
 @pytest.fixture
 def make_source(db):
     def make(name: str = "Test source", kind: str = "import", **fields):
-        source = defaults.ensure_source(db, name, kind, **fields)
+        source = ensure_source(db, name, kind, **fields)
         db.commit()
         return source
 
@@ -151,7 +152,7 @@ def make_source(db):
 
 @pytest.fixture
 def make_user(db):
-    from triage.accounts import add_user
+    from triage.people.accounts import add_user
 
     def make(username: str, role: str = "agent", password: str = "correct horse battery"):
         user = add_user(db, username, password, role=role)

@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from tests.conftest import _csrf, record
-from triage import ingest
-from triage.accounts import authenticate
+from triage.intake import ingest
 from triage.models import Event, Mention, Queue, RoutingRule, SavedReply, Source, Team, User
 from triage.models.mentions import RESOLVED
+from triage.people.accounts import authenticate
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -189,7 +189,7 @@ def test_admin_adds_a_user_who_can_then_log_in(client, db, login, world):
 
 @pytest.mark.parametrize(("data", "message"), [
     ({"username": "target", "role": "agent", "password": "long enough pw"}, "User &#39;target&#39; exists already"),
-    ({"username": "", "role": "agent", "password": "long enough pw"}, "Username is empty."),
+    ({"username": "", "role": "agent", "password": "long enough pw"}, "Username is empty"),
     ({"username": "new person", "role": "agent", "password": "long enough pw"}, "A username starts with"),
     ({"username": "newbie", "role": "agent", "password": "short"}, "at least 8 characters"),
     ({"username": "newbie", "role": "owner", "password": "long enough pw"}, "Role must be one of"),
@@ -629,8 +629,8 @@ def test_refused_queue_deletions_write_no_event(client, db, login, world):
 
 
 def test_trying_a_text_uses_the_same_router_as_tagging(client, db, login, world):
-    from triage.routing import Router
-    from triage.routing_settings import try_text
+    from triage.routing.rules import Router
+    from triage.routing.settings import try_text
 
     trial = try_text(db, "hello from the press office", "press", None)
     rule_id, queue_id = Router(db).match(intent=trial.tags.intent, sentiment=trial.tags.sentiment, network="press",
@@ -641,6 +641,40 @@ def test_trying_a_text_uses_the_same_router_as_tagging(client, db, login, world)
     db.flush()
     off = try_text(db, "hello from the press office", "press", None)
     assert off.rule is None and off.queue.slug == "other"
+
+
+def test_the_settings_functions_read_form_values_as_typed(db, make_user, world):
+    """The views hand fields over as typed; the domain functions clean, convert and refuse them (for every shell)."""
+    from triage.core.errors import Invalid
+    from triage.people.teams import add_team
+    from triage.routing.settings import add_queue, add_rule, try_text
+    from triage.work.saved_replies import add_reply
+
+    lead, admin = make_user("typist", "lead"), make_user("boss", "admin")
+    rule = add_rule(db, lead, {"queue_id": f" {world['queue']} ", "intent": "", "sentiment": "negative",
+                               "network": " Instagram ", "min_priority": "40", "urgent": "yes"})
+    assert (rule.queue_id, rule.intent, rule.sentiment, rule.network, rule.min_priority, rule.urgent) == (
+        world["queue"], None, "negative", "instagram", 40, True)
+    queue = add_queue(db, lead, "  Press  desk ", "", str(world["team"]))
+    assert (queue.name, queue.team_id) == ("Press  desk", world["team"])
+    assert add_reply(db, lead, " Thanks ", " Thank you {author}! ", "").title == "Thanks"
+    assert add_team(db, admin, " Night shift ").name == "Night shift"
+    assert try_text(db, "  my bag is lost  ", "", " 1200 ").rank.score >= 0
+    refusals = [
+        (lambda: add_rule(db, lead, {"queue_id": str(world["queue"]), "min_priority": "high"}), "a whole number"),
+        (lambda: add_rule(db, lead, {"queue_id": "", "urgent": ""}), "Choose a queue"),
+        (lambda: add_rule(db, lead, {"queue_id": "²"}), "There is no queue with id “²”"),
+        (lambda: add_rule(db, lead, {"queue_id": str(world["queue"]), "network": "x" * 33}), "Network is too long"),
+        (lambda: add_queue(db, lead, "New", "d" * 301), "Description is too long"),
+        (lambda: add_queue(db, lead, "New", "", "abc"), "There is no team with id “abc”"),
+        (lambda: add_reply(db, lead, "t" * 121, "Hello"), "Title is too long"),
+        (lambda: add_team(db, admin, "x" * 81), "Team name is too long"),
+        (lambda: try_text(db, "hi", "x", "many"), "Followers must be a whole number"),
+        (lambda: try_text(db, " ", "x", ""), "Type a text"),
+    ]
+    for refused, message in refusals:
+        with pytest.raises(Invalid, match=message):
+            refused()
 
 
 # Sources ----------------------------------------------------------------------------------------------------------

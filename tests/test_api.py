@@ -4,8 +4,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from tests.conftest import record
-from triage.accounts import create_token
-from triage.models import Delivery, Mention
+from triage.models import Delivery, Event, Mention, Source
+from triage.people.accounts import create_token
 
 
 def _token(db, make_user, role="lead") -> str:
@@ -42,6 +42,27 @@ def test_push_twice_stores_once(client, db, make_user, run_worker):
     assert db.scalar(select(func.count()).select_from(Mention)) == 2
 
 
+def test_the_first_push_adds_its_source_with_an_audit_event_and_later_ones_reuse_it(client, db, make_user):
+    token = _token(db, make_user)
+    headers = {"Authorization": f"Bearer {token}"}
+    for url in ("/api/v1/mentions", "/api/v1/mentions?source=api", "/api/v1/mentions?source=Zapier"):
+        assert client.post(url, json=[record()], headers=headers).status_code == 202
+    db.expire_all()
+    added = db.scalars(select(Event).where(Event.action == "source added").order_by(Event.id)).all()
+    assert [(e.detail["after"]["name"], e.detail["by"]) for e in added] == [("API", "integrator"),
+                                                                           ("Zapier", "integrator")]
+    assert "first push through the API" in added[0].reason
+    assert db.scalar(select(func.count()).select_from(Source).where(Source.kind == "api")) == 2
+
+
+def test_an_agent_token_cannot_add_a_source_by_pushing(client, db, make_user):
+    token = _token(db, make_user, role="agent")
+    response = client.post("/api/v1/mentions?source=Brand+new", json=[record()],
+                           headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403 and "creating one needs a lead's" in response.get_json()["error"]
+    assert db.scalar(select(func.count()).select_from(Event).where(Event.action == "source added")) == 0
+
+
 def test_push_without_a_valid_token_is_401_and_stores_nothing(client, db, make_user):
     _token(db, make_user)
     for headers in ({}, {"Authorization": "Bearer trg_wrong"}, {"Authorization": "Basic abc"}):
@@ -76,7 +97,7 @@ def test_push_oversized_text_is_refused_per_item(client, db, make_user):
 
 
 def test_healthz_reports_database_redis_workers_and_queue_counts(client, db, make_source):
-    from triage import ingest
+    from triage.intake import ingest
 
     source = make_source()
     receipt = ingest.receive(db, source, [record(text="@northwind how do I change my seat?")])

@@ -7,9 +7,10 @@ import pytest
 from sqlalchemy import select
 
 from tests.factories import queued_mention, queued_mentions
-from triage import workflow
-from triage.accounts import create_token
+from triage.core import errors
 from triage.models import Author, Event, Label, Mention, Response, SavedReply
+from triage.people.accounts import create_token
+from triage.work import replies
 
 
 @pytest.fixture
@@ -79,8 +80,8 @@ def test_the_domain_refuses_a_saved_reply_id_past_the_database_range(db, make_us
     """The web form's `type=int` gives a huge number as it came; the domain, not the database, refuses it."""
     m = queued_mention(db)
     agent = make_user("ada")
-    with pytest.raises(workflow.Invalid, match="no saved reply"):
-        workflow.reply(db, m.id, agent, "Sorry!", saved_reply_id=2**70)
+    with pytest.raises(errors.Invalid, match="no saved reply"):
+        replies.reply(db, m.id, agent, "Sorry!", saved_reply_id=2**70)
 
 
 @pytest.mark.parametrize("data", [b"[1, 2]", b'"text"', b"42", b"null", b"{nope", b"\xff\xfe{",

@@ -35,9 +35,9 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from tests.factories import queued_mentions  # noqa: E402
-from triage.accounts import create_token  # noqa: E402
 from triage.db import MAX_ROW_ID  # noqa: E402
 from triage.models import Response, SavedReply  # noqa: E402
+from triage.people.accounts import create_token  # noqa: E402
 
 EXAMPLES = int(os.environ.get("TRIAGE_FUZZ_EXAMPLES", "6"))
 TALLY: Counter = Counter()  # answers by status class, over the whole module: the figures a fuzz run is quoted by

@@ -5,8 +5,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.factories import queued_mention, queued_mentions
-from triage.accounts import create_token
 from triage.models import Mention, Response
+from triage.people.accounts import create_token
 
 
 @pytest.fixture

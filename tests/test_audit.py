@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import record
-from triage import ingest, workflow
+from triage.intake import ingest
 from triage.models import Event, Mention
-from triage.reports import KNOWN_ACTIONS
+from triage.reporting.audit_log import KNOWN_ACTIONS
+from triage.work import replies
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,9 +37,9 @@ def history(db, make_source, make_user):
         ingest.process_delivery(db, delivery_id, now=at("2026-11-20T10:01"))
     db.commit()
     ids = dict(db.execute(select(Mention.external_id, Mention.id)).all())
-    workflow.reply(db, ids["a1"], alex, "So sorry, we are on it", now=at("2026-11-20T10:20"))
-    workflow.resolve(db, ids["a1"], alex, now=at("2026-11-20T11:00"))
-    workflow.add_note(db, ids["a2"], alex, "Customer asked about the bike fee twice", now=at("2026-11-21T10:30"))
+    replies.reply(db, ids["a1"], alex, "So sorry, we are on it", now=at("2026-11-20T10:20"))
+    replies.resolve(db, ids["a1"], alex, now=at("2026-11-20T11:00"))
+    replies.add_note(db, ids["a2"], alex, "Customer asked about the bike fee twice", now=at("2026-11-21T10:30"))
     db.commit()
     return ids
 
@@ -174,7 +175,7 @@ def _written_actions() -> dict[str, str]:
 
 
 def test_every_action_the_code_writes_is_in_the_registry():
-    from triage.audit import ACTIONS
+    from triage.core.audit import ACTIONS
 
     written = _written_actions()
     # The scan must see the writers it is meant to check, or it proves nothing.
@@ -184,7 +185,7 @@ def test_every_action_the_code_writes_is_in_the_registry():
 
 
 def test_the_logs_action_filter_offers_every_registered_action(client, db, login):
-    from triage.audit import ACTIONS
+    from triage.core.audit import ACTIONS
 
     login("supervisor")
     html = client.get("/audit").get_data(as_text=True)

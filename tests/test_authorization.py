@@ -8,9 +8,9 @@ import pytest
 
 from tests.conftest import _csrf, record
 from tests.factories import queued_mentions
-from triage import accounts
-from triage.defaults import ensure_source
+from triage.intake.source_settings import ensure_source
 from triage.models import DeadLetter, Queue, Response, RoutingRule, SavedReply, SlaPolicy, Team
+from triage.people import accounts
 
 ANON = "anonymous"
 ROLES = ("agent", "lead", "supervisor", "admin")
@@ -76,41 +76,41 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "learning.retrain": {"POST": LEADS},
     "learning.import_labels": {"POST": LEADS},
     # Users and teams: admins
-    "admin.users": {"GET": ADMINS},
-    "admin.user_add": {"POST": ADMINS},
-    "admin.user_detail": {"GET": ADMINS},
-    "admin.user_update": {"POST": ADMINS},
-    "admin.user_deactivate": {"POST": ADMINS},
-    "admin.user_reactivate": {"POST": ADMINS},
-    "admin.user_password": {"POST": ADMINS},
-    "admin.teams": {"GET": ADMINS},
-    "admin.team_add": {"POST": ADMINS},
-    "admin.team_rename": {"POST": ADMINS},
+    "people.users": {"GET": ADMINS},
+    "people.user_add": {"POST": ADMINS},
+    "people.user_detail": {"GET": ADMINS},
+    "people.user_update": {"POST": ADMINS},
+    "people.user_deactivate": {"POST": ADMINS},
+    "people.user_reactivate": {"POST": ADMINS},
+    "people.user_password": {"POST": ADMINS},
+    "people.teams": {"GET": ADMINS},
+    "people.team_add": {"POST": ADMINS},
+    "people.team_rename": {"POST": ADMINS},
     # How work flows: leads change it, supervisors read along
-    "admin.saved_replies": {"GET": READERS},
-    "admin.saved_reply": {"GET": READERS},
-    "admin.saved_reply_add": {"POST": LEADS},
-    "admin.saved_reply_update": {"POST": LEADS},
-    "admin.saved_reply_delete": {"POST": LEADS},
-    "admin.saved_reply_preview": {"POST": READERS},
-    "admin.routing": {"GET": READERS},
-    "admin.queue_add": {"POST": LEADS},
-    "admin.queue_detail": {"GET": READERS},
-    "admin.queue_update": {"POST": LEADS},
-    "admin.queue_move": {"POST": LEADS},
-    "admin.queue_delete": {"POST": LEADS},
-    "admin.rule_add": {"POST": LEADS},
-    "admin.rule_detail": {"GET": READERS},
-    "admin.rule_update": {"POST": LEADS},
-    "admin.rule_enabled": {"POST": LEADS},
-    "admin.rule_move": {"POST": LEADS},
-    "admin.rule_delete": {"POST": LEADS},
-    "admin.source_new": {"GET": LEADS},
-    "admin.source_add": {"POST": LEADS},
-    "admin.source_edit": {"GET": LEADS},
-    "admin.source_update": {"POST": LEADS},
-    "admin.source_pause": {"POST": LEADS},
-    "admin.source_resume": {"POST": LEADS},
+    "replies.saved_replies": {"GET": READERS},
+    "replies.saved_reply": {"GET": READERS},
+    "replies.saved_reply_add": {"POST": LEADS},
+    "replies.saved_reply_update": {"POST": LEADS},
+    "replies.saved_reply_delete": {"POST": LEADS},
+    "replies.saved_reply_preview": {"POST": READERS},
+    "routing.routing": {"GET": READERS},
+    "routing.queue_add": {"POST": LEADS},
+    "routing.queue_detail": {"GET": READERS},
+    "routing.queue_update": {"POST": LEADS},
+    "routing.queue_move": {"POST": LEADS},
+    "routing.queue_delete": {"POST": LEADS},
+    "routing.rule_add": {"POST": LEADS},
+    "routing.rule_detail": {"GET": READERS},
+    "routing.rule_update": {"POST": LEADS},
+    "routing.rule_enabled": {"POST": LEADS},
+    "routing.rule_move": {"POST": LEADS},
+    "routing.rule_delete": {"POST": LEADS},
+    "sources.source_new": {"GET": LEADS},
+    "sources.source_add": {"POST": LEADS},
+    "sources.source_edit": {"GET": LEADS},
+    "sources.source_update": {"POST": LEADS},
+    "sources.source_pause": {"POST": LEADS},
+    "sources.source_resume": {"POST": LEADS},
     # Dead letters: listed on the Sources page for everyone; leads retry or discard them
     "dead_letters.show": {"GET": LOGGED_IN},
     "dead_letters.retry": {"POST": LEADS},
@@ -121,26 +121,26 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "tokens.token_revoke": {"POST": LOGGED_IN},
     # The API, with the role's own (unscoped) token
     "api.push_mentions": {"POST": LEADS},  # into an existing source: a lead's token (or one scoped to it)
-    "api.api_queues": {"GET": LOGGED_IN},
-    "api.api_queue_mentions": {"GET": LOGGED_IN},
-    "api.api_mention": {"GET": LOGGED_IN},
-    "api.api_claim_next": {"POST": WORKERS},
-    "api.api_claim": {"POST": WORKERS},
-    "api.api_release": {"POST": WORKERS},
-    "api.api_reply": {"POST": WORKERS},
-    "api.api_retry_reply": {"POST": WORKERS},
-    "api.api_escalate": {"POST": WORKERS},
-    "api.api_assign": {"POST": LEADS},
-    "api.api_resolve": {"POST": WORKERS},
-    "api.api_reopen": {"POST": WORKERS},
-    "api.api_spam": {"POST": WORKERS},
-    "api.api_irrelevant": {"POST": WORKERS},
-    "api.api_note": {"POST": LOGGED_IN},
-    "api.api_relabel": {"POST": WORKERS},
-    "api.api_link_accounts": {"POST": WORKERS},
+    "api_mentions.queues": {"GET": LOGGED_IN},
+    "api_mentions.queue_mentions": {"GET": LOGGED_IN},
+    "api_mentions.mention": {"GET": LOGGED_IN},
+    "api_mentions.claim_next": {"POST": WORKERS},
+    "api_mentions.claim": {"POST": WORKERS},
+    "api_mentions.release": {"POST": WORKERS},
+    "api_mentions.reply": {"POST": WORKERS},
+    "api_mentions.retry_reply": {"POST": WORKERS},
+    "api_mentions.escalate": {"POST": WORKERS},
+    "api_mentions.assign": {"POST": LEADS},
+    "api_mentions.resolve": {"POST": WORKERS},
+    "api_mentions.reopen": {"POST": WORKERS},
+    "api_mentions.spam": {"POST": WORKERS},
+    "api_mentions.irrelevant": {"POST": WORKERS},
+    "api_mentions.note": {"POST": LOGGED_IN},
+    "api_mentions.relabel": {"POST": WORKERS},
+    "api_mentions.link_accounts": {"POST": WORKERS},
 }
 # Routes that change what other routes need (so each gets rows of its own), and the one that ends the session.
-OWN_ROWS = ("admin.queue_delete", "admin.rule_delete", "admin.saved_reply_delete", "reports.delete_policy",
+OWN_ROWS = ("routing.queue_delete", "routing.rule_delete", "replies.saved_reply_delete", "reports.delete_policy",
             "dead_letters.discard", "dead_letters.retry", "tokens.token_revoke")
 LAST = "auth.logout"
 # Valid fields for the actions that take some, so a refusal is about the role and not about the input.
@@ -170,7 +170,7 @@ class World:
     def __init__(self, db, me):
         self.db = db
         self.me = me
-        endpoints = [e for e in POLICY if e.startswith(("work.", "api."))]
+        endpoints = [e for e in POLICY if e.startswith(("work.", "api.", "api_mentions."))]
         mentions = queued_mentions(db, *[record(text=f"@northwind where is my refund? ({e})") for e in endpoints],
                                    source_name="Walk")
         self.mention = dict(zip(endpoints, mentions, strict=True))
@@ -182,13 +182,13 @@ class World:
         db.add(self.team)
         db.flush()
         self.queues = {e: Queue(slug=f"walk-{i}", name=f"Walk {i}", position=50 + i) for i, e in enumerate(
-            ("queue", "admin.queue_delete"))}
+            ("queue", "routing.queue_delete"))}
         db.add_all(self.queues.values())
         db.flush()
         self.rules = {e: RoutingRule(queue_id=self.queues["queue"].id, position=50 + i, intent="question")
-                      for i, e in enumerate(("rule", "admin.rule_delete"))}
+                      for i, e in enumerate(("rule", "routing.rule_delete"))}
         self.replies = {e: SavedReply(title=f"Walk {e}", body="Hello {author}") for e in (
-            "reply", "admin.saved_reply_delete")}
+            "reply", "replies.saved_reply_delete")}
         self.policies = {e: SlaPolicy(name=f"Walk {e}", position=50, first_response_minutes=60,
                                       resolution_minutes=600) for e in ("policy", "reports.delete_policy")}
         db.add_all([*self.rules.values(), *self.replies.values(), *self.policies.values()])

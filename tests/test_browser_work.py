@@ -123,7 +123,7 @@ def test_lead_imports_a_labelled_csv_and_the_page_shows_the_new_model_and_its_mi
     import csv
 
     from tests.test_learning import team_labels
-    from triage import learning
+    from triage.tagging.learning.store import deactivate
 
     monkeypatch.setenv("TRIAGE_MIN_LABELS_PER_CLASS", "5")
     labels = tmp_path / "our labels.csv"
@@ -144,4 +144,4 @@ def test_lead_imports_a_labelled_csv_and_the_page_shows_the_new_model_and_its_mi
         assert page.locator('[data-confusion="sentiment"] td').count() == 9
         _shot(page, "model-after-import")
     finally:
-        learning.deactivate(settings.instance_path)
+        deactivate(settings.instance_path)

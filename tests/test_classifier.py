@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from triage.classifier import INTENTS, SENTIMENTS, Tags, classify, classify_jsonl, classify_many
+from triage.tagging.classifier import INTENTS, SENTIMENTS, Tags, classify, classify_jsonl, classify_many
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -232,8 +232,8 @@ def test_module_runs_as_a_filter_without_nltk_corpora(tmp_path):
         + json.dumps({"id": 2, "text": "how do I update my address?"}) + "\n"
     ).encode() + b'{"id": 3, "text": "bad byte \xff here"}\n'
     env = {**os.environ, "NLTK_DATA": str(tmp_path)}  # an empty corpus directory
-    done = subprocess.run([sys.executable, "-m", "triage.classifier"], input=stdin, capture_output=True, env=env,
-                          cwd=ROOT, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "triage.tagging.classifier"], input=stdin, capture_output=True,
+                          env=env, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in done.stdout.decode().splitlines()]
     assert [r["id"] for r in records] == [1, None, 2, 3]
@@ -246,16 +246,16 @@ def test_tagging_loads_textblobs_engine_without_nltk_and_textblob_still_imports_
     # the package must still import as usual afterwards, and score as the engine does.
     script = (
         "import sys\n"
-        "from triage.classifier import classify\n"
+        "from triage.tagging.classifier import classify\n"
         "classify('not a good day')\n"
         "print('nltk' in sys.modules, 'textblob' in sys.modules)\n"
-        "from triage.sentiment import _lexicon_tokens, _pattern_sentiment\n"
+        "from triage.tagging.lexicon import lexicon_tokens, pattern_sentiment\n"
         "import textblob.en\n"
         "from textblob import TextBlob\n"
         "texts = ['the crew was really not helpful, awful day', 'not bad at all!!', 'great (!) another delay :(',\n"
         "         'very very good :-) thanks', \"i don't love it. it's u.s. made... meh\", 'awful', '']\n"
-        "print(textblob.en.sentiment('awful') == _pattern_sentiment('awful'),\n"
-        "      all(tuple(TextBlob(t).sentiment) == tuple(_pattern_sentiment(_lexicon_tokens(t)))[:2] for t in texts))\n"
+        "print(textblob.en.sentiment('awful') == pattern_sentiment('awful'),\n"
+        "      all(tuple(TextBlob(t).sentiment) == tuple(pattern_sentiment(lexicon_tokens(t)))[:2] for t in texts))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -266,7 +266,7 @@ def test_the_lexicon_sees_the_words_textblobs_own_tokenizer_finds():
     # The fast path must give the pattern engine exactly the tokens its own tokenizer would, on any text.
     import random
 
-    from triage.sentiment import _EMOTICON_CHAR_RE, _find_tokens, _lexicon_tokens
+    from triage.tagging.lexicon import EMOTICON_CHAR_RE, find_tokens, lexicon_tokens
 
     fragments = ["not", "good", "can't", "won't", "it's", "i'd", "we're", "n't", "e.g.", "etc.", "u.s.", "a.", "mr.",
                  "no.", "great", "...", "..", ".", ",", "!", "?", "!!", "?!", "'", '"', "\u201c", "\u201d", "\u2018",
@@ -281,6 +281,6 @@ def test_the_lexicon_sees_the_words_textblobs_own_tokenizer_finds():
     fast = 0
     for text in texts:
         lower = text.lower()
-        fast += _EMOTICON_CHAR_RE.search(lower) is None
-        assert _lexicon_tokens(lower) == " ".join(_find_tokens(lower)).split(), text
+        fast += EMOTICON_CHAR_RE.search(lower) is None
+        assert lexicon_tokens(lower) == " ".join(find_tokens(lower)).split(), text
     assert 2_000 < fast < len(texts) - 2_000  # both the fast path and TextBlob's own tokenizer were tried

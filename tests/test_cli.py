@@ -251,7 +251,7 @@ def test_after_init_the_same_commands_work(fresh_database, tmp_path):
 
 
 def test_the_console_adds_feeds_by_the_same_rules_as_the_web_and_the_log_says_so(db):
-    from triage.audit import OPERATOR
+    from triage.core.audit import OPERATOR
     from triage.models import Event
 
     slow = CliRunner().invoke(main, ["source", "add-rss", "Fast feed", "https://example.com/a.rss", "--every", "5"])

@@ -7,9 +7,10 @@ from sqlalchemy import func, select
 
 from tests.conftest import record
 from tests.factories import queued_mentions
-from triage import workflow
+from triage.core import errors
 from triage.db import session_factory
 from triage.models import Event, Mention, User
+from triage.work import claims
 
 
 def test_twenty_concurrent_claim_next_callers_empty_a_queue_exactly_once(db, settings, make_user):
@@ -30,7 +31,7 @@ def test_twenty_concurrent_claim_next_callers_empty_a_queue_exactly_once(db, set
             while True:
                 with factory() as session:
                     user = session.get(User, agent_id)
-                    mention = workflow.claim_next(session, queue_id, user)
+                    mention = claims.claim_next(session, queue_id, user)
                     session.commit()
                 if mention is None:
                     return
@@ -65,10 +66,10 @@ def test_two_people_claiming_the_same_item_one_wins_one_is_told(db, settings, ma
         with factory() as session:
             barrier.wait()
             try:
-                workflow.claim(session, mention.id, session.get(User, user_id))
+                claims.claim(session, mention.id, session.get(User, user_id))
                 session.commit()
                 results[user_id] = "won"
-            except workflow.Conflict as exc:
+            except errors.Conflict as exc:
                 session.rollback()
                 results[user_id] = str(exc)
 

@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import _csrf, record
-from triage import ingest
-from triage.accounts import create_token
 from triage.db import utcnow
-from triage.importer import read_rows
+from triage.intake import ingest
+from triage.intake.importer import read_rows
+from triage.intake.posts import PostError, parse_post
 from triage.models import DeadLetter, Delivery, Event, Mention
-from triage.posts import PostError, parse_post
+from triage.people.accounts import create_token
 from workers import jobs
 
 # Each of these passed the door before and then failed its whole batch in the worker, every time.
@@ -246,7 +246,7 @@ def test_a_lead_discards_a_dead_letter_audited_and_an_agent_cannot(client, db, m
 
 
 def _login_client(client, db, role: str) -> str:
-    from triage.accounts import add_user
+    from triage.people.accounts import add_user
 
     username = f"{role}-{id(client)}"
     add_user(db, username, "correct horse battery", role=role)
@@ -315,13 +315,13 @@ def test_an_attempt_counts_when_the_job_starts(db, make_source, settings):
 
 def test_import_of_a_file_with_a_poison_post_returns_and_says_how_many_were_set_aside(
         db, make_source, settings, run_worker, capsys):
-    from triage import cli
+    from triage.cli import intake
 
     source = make_source()
     delivery_id, good = _poisoned_delivery(db, source)
     jobs.enqueue_delivery(settings, delivery_id)
     run_worker()
-    waiter = threading.Thread(target=cli._wait_for, args=(settings, [delivery_id], len(good) + 2), daemon=True)
+    waiter = threading.Thread(target=intake.wait_for, args=(settings, [delivery_id], len(good) + 2), daemon=True)
     waiter.start()
     waiter.join(30)
     assert not waiter.is_alive(), "triage import would wait forever"

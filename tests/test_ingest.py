@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from tests.conftest import record
-from triage import ingest
+from triage.intake import ingest
 from triage.models import Author, Delivery, Event, Mention, Queue, Response
 
 
@@ -219,7 +219,7 @@ def test_a_split_batch_is_still_one_transaction(db, make_source, settings):
 
 
 def test_a_handle_is_measured_after_lowering(db, make_source):
-    from triage.posts import PostError, parse_post
+    from triage.intake.posts import PostError, parse_post
 
     try:
         parse_post(record(author="İ" * 150))  # 150 characters, 300 once lowered: more than the column holds

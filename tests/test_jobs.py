@@ -14,7 +14,8 @@ from rq.job import Job, JobStatus
 from sqlalchemy import func, select
 
 from tests.conftest import record
-from triage import broker, ingest
+from triage import broker
+from triage.intake import ingest
 from triage.models import Delivery, Event, Mention, Source
 from workers import jobs
 
@@ -243,3 +244,20 @@ def test_sweep_is_fair_past_its_page_limit(db, make_source, settings, redis_conn
         assert jobs.sweep(stale_seconds=0, limit=2) == ids[:2]  # and round again
     finally:
         redis_conn.delete(f"{settings.queue_prefix}:sweep-cursor")
+
+
+def test_a_round_of_the_cron_schedule_runs_every_periodic_job_through_a_worker(db, settings, redis_conn, run_worker):
+    from workers import schedule
+
+    scheduler = schedule.cron_scheduler(settings)
+    enqueued = scheduler.enqueue_jobs()  # the first round: every job is due
+    assert {c.func for c in enqueued} == {jobs.schedule_polls, jobs.sweep, jobs.expire_claims, jobs.check_deadlines,
+                                          jobs.refresh_summaries, jobs.retrain}
+    maintenance = broker.queue(settings, "maintenance")
+    job_ids = maintenance.job_ids
+    assert len(job_ids) == len(enqueued)  # all on the maintenance queue, with no arguments
+    run_worker()
+    statuses = {job.func_name: job.get_status() for job in Job.fetch_many(job_ids, connection=redis_conn)}
+    assert set(statuses.values()) == {JobStatus.FINISHED}, statuses
+    assert jobs.retrain not in {c.func for c in scheduler.enqueue_jobs()}  # hourly: not due again at once
+    maintenance.empty()

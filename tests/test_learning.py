@@ -11,10 +11,22 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from tests.conftest import _csrf, record
-from triage import ingest, learning
-from triage.classifier import classify, classify_many
 from triage.cli import main
-from triage.models import Label, Mention, ModelVersion
+from triage.core.vocabulary import INTENTS, SENTIMENTS
+from triage.intake import ingest
+from triage.models import Label, Mention, ModelVersion, User
+from triage.tagging.classifier import classify, classify_many
+from triage.tagging.learning import stacking
+from triage.tagging.learning.examples import TASKS, Example
+from triage.tagging.learning.features import rules_intent_given
+from triage.tagging.learning.labels import import_labels, stored_examples
+from triage.tagging.learning.model import FORMAT, LearnedModel
+from triage.tagging.learning.overview import mixups
+from triage.tagging.learning.stacking import Combiner
+from triage.tagging.learning.store import activate, active_model, deactivate, models_dir
+from triage.tagging.learning.training import fit
+from triage.tagging.learning.versions import KEEP_PAYLOADS, follow_active, train
+from triage.tagging.learning.words import NB_ALPHA, NB_CLIP, SVM_C, TOKEN_PATTERN, Texts, Vocabulary, WordModels
 from workers import jobs
 
 # An invented product whose failure ("blinking amber") no rule knows: only the team's labels can teach it.
@@ -26,23 +38,23 @@ ASKING = ("does the {p} work offline?", "where can I buy a {p}?", "how do I pair
 NEW_POST = "my zorbix speaker is blinking amber"
 
 
-def team_labels(per_template: int = len(PRODUCTS)) -> list[learning.Example]:
+def team_labels(per_template: int = len(PRODUCTS)) -> list[Example]:
     out = []
     for p in PRODUCTS[:per_template]:
-        out += [learning.Example(t.format(p=p), "negative", "complaint") for t in JARGON]
-        out += [learning.Example(t.format(p=p), "neutral", "other") for t in PLAIN]
-        out += [learning.Example(t.format(p=p), "positive", "advocacy") for t in PRAISE]
-        out += [learning.Example(t.format(p=p), "neutral", "question") for t in ASKING]
+        out += [Example(t.format(p=p), "negative", "complaint") for t in JARGON]
+        out += [Example(t.format(p=p), "neutral", "other") for t in PLAIN]
+        out += [Example(t.format(p=p), "positive", "advocacy") for t in PRAISE]
+        out += [Example(t.format(p=p), "neutral", "question") for t in ASKING]
     return out
 
 
 @pytest.fixture(autouse=True)
 def no_model(settings):
     """Every test starts and ends with the rules: the model store lives in the session's instance folder."""
-    learning.deactivate(settings.instance_path)
+    deactivate(settings.instance_path)
     yield
-    learning.deactivate(settings.instance_path)
-    shutil.rmtree(learning.models_dir(settings.instance_path), ignore_errors=True)
+    deactivate(settings.instance_path)
+    shutil.rmtree(models_dir(settings.instance_path), ignore_errors=True)
 
 
 def write_jsonl(path, records) -> str:
@@ -65,7 +77,7 @@ def ingest_texts(db, make_source, texts: list[str]) -> list[Mention]:
 
 def test_labels_teach_the_model_a_failure_the_rules_do_not_know():
     assert classify(NEW_POST, model=None).sentiment == "neutral"  # the rules have never heard of "blinking amber"
-    result = learning.fit(team_labels(), min_per_class=5)
+    result = fit(team_labels(), min_per_class=5)
     tags = classify(NEW_POST, model=result.model)
     assert (tags.sentiment, tags.intent) == ("negative", "complaint")
     assert tags.cues[0].startswith("learned model") and tags.polarity < 0
@@ -85,9 +97,9 @@ def test_the_model_learns_what_a_shared_link_means_though_the_words_never_see_it
     for p in PRODUCTS:
         for t in docs:
             text = t.format(p=p)
-            labels += [learning.Example(text, "neutral", "question"),
-                       learning.Example(f"{text} https://zorbix.example/{p.split()[1]}", "neutral", "other")]
-    model = learning.fit(labels, min_per_class=5).model
+            labels += [Example(text, "neutral", "question"),
+                       Example(f"{text} https://zorbix.example/{p.split()[1]}", "neutral", "other")]
+    model = fit(labels, min_per_class=5).model
     assert classify("zorbix mini setup guide", model=model).intent == "question"
     assert classify("zorbix mini setup guide https://zorbix.example/guides/2", model=model).intent == "other"
 
@@ -99,13 +111,13 @@ def test_the_intent_rules_told_a_sentiment_answer_as_if_asked_afresh(text):
     # posts without words included (their tags' confidence is capped after the rules run).
     from dataclasses import replace
 
-    from triage.classifier import SENTIMENTS, analyse
-    from triage.intent import classify_intent
+    from triage.tagging.intent import classify_intent
+    from triage.tagging.rules import analyse
 
     ev = analyse(text)
     for sentiment in SENTIMENTS:
         intent, confidence, _ = classify_intent(ev.text, replace(ev.sentiment, label=sentiment), ev.question)
-        assert learning._rules_intent_given(ev, sentiment) == (intent, confidence)
+        assert rules_intent_given(ev, sentiment) == (intent, confidence)
 
 
 def test_the_word_models_score_as_scikit_learn_does():
@@ -117,26 +129,26 @@ def test_the_word_models_score_as_scikit_learn_does():
 
     labels = team_labels()
     words = [t.lower() for t in [e.text for e in labels] + ["blinking blinking amber!! ??", "", "nothing known"]]
-    y = np.asarray([learning.SENTIMENTS.index(e.sentiment) for e in labels])
-    vocabulary = learning._Vocabulary(words[: len(labels)])
-    reference = CountVectorizer(token_pattern=learning.TOKEN_PATTERN, ngram_range=(1, 2), lowercase=False,
+    y = np.asarray([SENTIMENTS.index(e.sentiment) for e in labels])
+    vocabulary = Vocabulary(words[: len(labels)])
+    reference = CountVectorizer(token_pattern=TOKEN_PATTERN, ngram_range=(1, 2), lowercase=False,
                                 min_df=1).fit(words[: len(labels)])
     assert vocabulary.index == reference.vocabulary_
-    texts = learning._Texts.of(vocabulary, words)
+    texts = Texts.of(vocabulary, words)
     assert (texts.counts != reference.transform(words)).nnz == 0
     assert texts.totals[-3:].tolist() == [13, 0, 3]  # 7 tokens ("!" and "?" each one) and 6 pairs; none; 2 and 1
 
-    models = learning._WordModels(texts[: len(labels)], y)
+    models = WordModels(texts[: len(labels)], y)
     tfidf = TfidfTransformer(sublinear_tf=True).fit(texts.counts[: len(labels)])
-    assert np.allclose(models._tfidf(texts.counts).toarray(), tfidf.transform(texts.counts).toarray())
+    assert np.allclose(models.tfidf(texts.counts).toarray(), tfidf.transform(texts.counts).toarray())
     # (Fitted on the same matrix: liblinear stops at a tolerance, so its solution moves with the last float bit.)
-    svm = LinearSVC(C=learning.SVM_C, class_weight="balanced", random_state=0).fit(
-        models._tfidf(texts.counts[: len(labels)]), y)
-    nb = MultinomialNB(alpha=learning.NB_ALPHA).fit((texts.counts[: len(labels)] > 0).astype(float), y)
+    svm = LinearSVC(C=SVM_C, class_weight="balanced", random_state=0).fit(
+        models.tfidf(texts.counts[: len(labels)]), y)
+    nb = MultinomialNB(alpha=NB_ALPHA).fit((texts.counts[: len(labels)] > 0).astype(float), y)
     log_p = nb.predict_log_proba((texts.counts > 0).astype(float))
-    nb_columns = np.maximum(log_p - log_p.max(axis=1, keepdims=True), -learning.NB_CLIP) / learning.NB_CLIP
+    nb_columns = np.maximum(log_p - log_p.max(axis=1, keepdims=True), -NB_CLIP) / NB_CLIP
     coverage = models.columns(texts)[:, -1:]
-    expected = np.hstack([svm.decision_function(models._tfidf(texts.counts)), nb_columns]) * coverage
+    expected = np.hstack([svm.decision_function(models.tfidf(texts.counts)), nb_columns]) * coverage
     assert np.allclose(models.columns(texts)[:, :-1], expected, atol=1e-6)
     assert coverage[-2:].ravel().tolist() == [0.0, 0.0]  # no words, and words never seen: the rules decide
 
@@ -146,11 +158,11 @@ def test_tagging_with_a_saved_model_loads_neither_scikit_learn_nor_nltk(tmp_path
     import sys
 
     path = tmp_path / "model.joblib"
-    learning.fit(team_labels(), min_per_class=5).model.save(path)
+    fit(team_labels(), min_per_class=5).model.save(path)
     script = (
         "import sys\n"
-        "from triage.classifier import classify\n"
-        "from triage.learning import LearnedModel\n"
+        "from triage.tagging.classifier import classify\n"
+        "from triage.tagging.learning.model import LearnedModel\n"
         f"tags = classify({NEW_POST!r}, model=LearnedModel.load({str(path)!r}))\n"
         "print(tags.sentiment, tags.intent, *sorted(m for m in ('sklearn', 'nltk', 'joblib') if m in sys.modules))\n"
     )
@@ -159,16 +171,46 @@ def test_tagging_with_a_saved_model_loads_neither_scikit_learn_nor_nltk(tmp_path
     assert done.stdout.split() == ["negative", "complaint"]
 
 
+@pytest.mark.parametrize("module", ["triage.learning", "triage.tagging.learning"])
+def test_a_model_file_written_before_the_learning_modules_moved_still_loads(tmp_path, monkeypatch, module):
+    # Pickles name classes by module: a file from an older triage says `triage.learning._Vocabulary` (or the
+    # one-module `triage.tagging.learning`). Written here exactly so: the classes, for a moment, under those names.
+    import pickle
+    import sys
+    import types
+
+    model = fit(team_labels(), min_per_class=5).model
+    classes = (Vocabulary, WordModels, Combiner)
+    names = [(cls.__module__, cls.__qualname__) for cls in classes]
+    old = types.ModuleType(module)
+    monkeypatch.setitem(sys.modules, module, old)
+    try:
+        for cls in classes:
+            setattr(old, f"_{cls.__name__}", cls)
+            cls.__module__, cls.__qualname__ = module, f"_{cls.__name__}"
+        data = model.dumps()
+    finally:
+        for cls, (where, name) in zip(classes, names, strict=True):
+            cls.__module__, cls.__qualname__ = where, name
+    monkeypatch.undo()
+    assert module.encode() in data and b"_Vocabulary" in data and b"_Vocabulary" not in model.dumps()
+    path = tmp_path / "model-1.joblib"
+    path.write_bytes(data)
+    assert pickle.dumps(LearnedModel.load(path).payload, protocol=pickle.HIGHEST_PROTOCOL) == model.dumps()
+    assert classify_many([NEW_POST, "love my zorbix pod"], model=LearnedModel.load(path)) == classify_many(
+        [NEW_POST, "love my zorbix pod"], model=model)
+
+
 def test_not_english_keeps_the_rules_tags_under_a_learned_model():
-    model = learning.fit(team_labels(), min_per_class=5).model
+    model = fit(team_labels(), min_per_class=5).model
     tags = classify("Hola, mi pedido no ha llegado todavía y nadie me responde", model=model)
     assert (tags.sentiment, tags.intent, tags.language) == ("neutral", "other", "es")
     assert not any(c.startswith("learned model") for c in tags.cues)
 
 
 def test_a_task_below_the_minimum_falls_back_to_the_rules():
-    labels = [learning.Example(e.text, e.sentiment) for e in team_labels()]  # no intent labels at all
-    result = learning.fit(labels, min_per_class=5)
+    labels = [Example(e.text, e.sentiment) for e in team_labels()]  # no intent labels at all
+    result = fit(labels, min_per_class=5)
     assert result.model.learned("sentiment") and not result.model.learned("intent")
     assert result.scores["intent"]["learned"] is False
     assert "needs 5 labels per class" in result.scores["intent"]["reason"]
@@ -179,16 +221,16 @@ def test_a_task_below_the_minimum_falls_back_to_the_rules():
 
 
 def test_no_model_below_the_minimum_in_every_task():
-    result = learning.fit(team_labels(per_template=1), min_per_class=5)  # 3 labels per class
+    result = fit(team_labels(per_template=1), min_per_class=5)  # 3 labels per class
     assert result.model is None
     assert result.counts["sentiment"] == {"negative": 3, "neutral": 6, "positive": 3}
     assert all(not result.scores[task]["learned"] for task in ("sentiment", "intent"))
 
 
 def test_training_stores_cross_validated_scores_and_activates_the_newest_version(db, settings):
-    learning.import_labels(db, team_labels())
+    import_labels(db, None, team_labels(), name="team.jsonl")
     db.commit()
-    version, result = learning.train(db, settings, min_per_class=5)
+    version, result = train(db, settings, min_per_class=5)
     stored = db.get(ModelVersion, version.id)
     assert stored.active and stored.label_count == len(team_labels())
     assert stored.counts["sentiment"] == {"negative": 15, "neutral": 30, "positive": 15}
@@ -196,56 +238,56 @@ def test_training_stores_cross_validated_scores_and_activates_the_newest_version
     for task in ("sentiment", "intent"):
         score = stored.scores[task]
         assert score["learned"] and 0.0 <= score["macro_f1"] <= 1.0 and score["folds"] == 5
-        assert set(score["per_class"]) == set(learning.TASKS[task])
+        assert set(score["per_class"]) == set(TASKS[task])
     assert stored.scores["sentiment"]["macro_f1"] > 0.8  # the labels are consistent: CV finds that out
-    assert (learning.models_dir(settings.instance_path) / f"model-{version.id}.joblib").exists()
+    assert (models_dir(settings.instance_path) / f"model-{version.id}.joblib").exists()
     assert classify(NEW_POST).cues[0] == f"learned model v{version.id} (sentiment, intent)"
 
-    newer, _ = learning.train(db, settings, min_per_class=5)
+    newer, _ = train(db, settings, min_per_class=5)
     assert newer.id > version.id
     assert [v.id for v in db.scalars(select(ModelVersion).where(ModelVersion.active.is_(True)))] == [newer.id]
     assert classify(NEW_POST).cues[0].startswith(f"learned model v{newer.id} ")  # reloaded without a restart
 
 
 def test_too_few_labels_train_no_version(db, settings):
-    learning.import_labels(db, team_labels(per_template=1))
+    import_labels(db, None, team_labels(per_template=1), name="team.jsonl")
     db.commit()
-    version, result = learning.train(db, settings, min_per_class=5)
+    version, result = train(db, settings, min_per_class=5)
     assert version is None and result.model is None
     assert db.scalar(select(func.count(ModelVersion.id))) == 0
-    assert learning.active_model() is None
+    assert active_model() is None
 
 
 def test_latest_correction_per_mention_wins(db, make_source, make_user):
-    from triage import workflow
+    from triage.work import corrections
 
     [mention] = ingest_texts(db, make_source, ["the zorbix hub arrived"])
     agent = make_user("corrector")
-    workflow.relabel(db, mention.id, agent, sentiment="negative")
-    workflow.relabel(db, mention.id, agent, sentiment="positive", intent="advocacy")
-    workflow.relabel(db, mention.id, agent, intent="other")
+    corrections.relabel(db, mention.id, agent, sentiment="negative")
+    corrections.relabel(db, mention.id, agent, sentiment="positive", intent="advocacy")
+    corrections.relabel(db, mention.id, agent, intent="other")
     db.commit()
-    assert learning.stored_examples(db) == [learning.Example("the zorbix hub arrived", "positive", "other")]
+    assert stored_examples(db) == [Example("the zorbix hub arrived", "positive", "other")]
 
 
 def test_a_broken_model_file_leaves_tagging_to_the_rules(settings, tmp_path):
     broken = tmp_path / "broken.joblib"
     broken.write_bytes(b"not a model")
-    learning.activate(settings.instance_path, 9, broken)
-    assert learning.active_model() is None
+    activate(settings.instance_path, 9, broken)
+    assert active_model() is None
     tags = classify(NEW_POST)
     assert tags.sentiment == "neutral" and not any(c.startswith("learned") for c in tags.cues)
 
 
 def test_a_model_trained_on_older_features_is_refused_until_retrained(settings, tmp_path):
-    model = learning.fit(team_labels(), min_per_class=5).model
-    model.payload["format"] = learning.FORMAT - 1
+    model = fit(team_labels(), min_per_class=5).model
+    model.payload["format"] = FORMAT - 1
     older = tmp_path / "older.joblib"
     model.save(older)
     with pytest.raises(ValueError, match="retrain"):
-        learning.LearnedModel.load(older)
-    learning.activate(settings.instance_path, 8, older)
-    assert learning.active_model() is None
+        LearnedModel.load(older)
+    activate(settings.instance_path, 8, older)
+    assert active_model() is None
     assert not any(c.startswith("learned") for c in classify(NEW_POST).cues)
 
 
@@ -335,18 +377,18 @@ def test_triage_train_says_when_there_are_too_few_labels(db, tmp_path):
 
 def test_classify_uses_the_active_model_unless_zero_shot_or_another_file(db, settings, tmp_path):
     stdin = json.dumps({"id": 1, "text": NEW_POST}) + "\n"
-    learning.import_labels(db, team_labels())
+    import_labels(db, None, team_labels(), name="team.jsonl")
     db.commit()
-    version, _ = learning.train(db, settings, min_per_class=5)
+    version, _ = train(db, settings, min_per_class=5)
 
     active = json.loads(CliRunner().invoke(main, ["classify"], input=stdin).output)
     assert active["sentiment"] == "negative" and active["cues"][0].startswith(f"learned model v{version.id}")
     rules = json.loads(CliRunner().invoke(main, ["classify", "--zero-shot"], input=stdin).output)
     assert rules["sentiment"] == "neutral" and not any(c.startswith("learned") for c in rules["cues"])
 
-    other = learning.fit([learning.Example(e.text, e.sentiment) for e in team_labels()], min_per_class=5).model
+    other = fit([Example(e.text, e.sentiment) for e in team_labels()], min_per_class=5).model
     other.save(tmp_path / "other.joblib")
-    learning.deactivate(settings.instance_path)
+    deactivate(settings.instance_path)
     picked = json.loads(CliRunner().invoke(main, ["classify", "--model", str(tmp_path / "other.joblib")],
                                            input=stdin).output)
     assert picked["cues"][0] == "learned model (sentiment)"
@@ -360,9 +402,9 @@ def test_classify_uses_the_active_model_unless_zero_shot_or_another_file(db, set
 
 
 def test_classify_batches_keep_order_and_errors_in_place(db, settings):
-    learning.import_labels(db, team_labels())
+    import_labels(db, None, team_labels(), name="team.jsonl")
     db.commit()
-    learning.train(db, settings, min_per_class=5)
+    train(db, settings, min_per_class=5)
     lines = [json.dumps({"id": i, "text": NEW_POST if i % 2 else "love my new zorbix lamp"}) for i in range(7)]
     lines.insert(3, "{broken")
     result = CliRunner().invoke(main, ["classify"], input="\n".join(lines) + "\n")
@@ -377,7 +419,7 @@ def test_classify_batches_keep_order_and_errors_in_place(db, settings):
 def test_scheduled_retrain_runs_only_when_labels_came_in(db, monkeypatch):
     monkeypatch.setenv("TRIAGE_MIN_LABELS_PER_CLASS", "5")
     assert jobs.retrain() == {"trained": False, "reason": "no new labels since the active model"}
-    learning.import_labels(db, team_labels())
+    import_labels(db, None, team_labels(), name="team.jsonl")
     db.commit()
     first = jobs.retrain()
     assert first["trained"] and first["scores"]["sentiment"]["learned"]
@@ -387,50 +429,50 @@ def test_scheduled_retrain_runs_only_when_labels_came_in(db, monkeypatch):
 
 def test_scheduled_retrain_replaces_a_model_this_version_cannot_read(db, settings, tmp_path, monkeypatch):
     monkeypatch.setenv("TRIAGE_MIN_LABELS_PER_CLASS", "5")
-    learning.import_labels(db, team_labels())
+    import_labels(db, None, team_labels(), name="team.jsonl")
     db.commit()
     first = jobs.retrain()
-    model = learning.fit(team_labels(), min_per_class=5).model
-    model.payload["format"] = learning.FORMAT - 1  # as an older triage wrote it
+    model = fit(team_labels(), min_per_class=5).model
+    model.payload["format"] = FORMAT - 1  # as an older triage wrote it
     older = tmp_path / "older.joblib"
     model.save(older)
-    learning.activate(settings.instance_path, first["version"], older)
-    assert learning.active_model() is None  # the rules tag meanwhile
+    activate(settings.instance_path, first["version"], older)
+    assert active_model() is None  # the rules tag meanwhile
     again = jobs.retrain()
     assert again["trained"] and again["version"] > first["version"]
-    assert learning.active_model() is not None
+    assert active_model() is not None
 
 
 def test_a_host_without_the_model_file_fetches_it_from_the_database(db, settings, tmp_path):
     # Host A trains; host B (another instance folder, the same database) has never seen the file.
-    learning.import_labels(db, team_labels())
+    import_labels(db, None, team_labels(), name="team.jsonl")
     db.commit()
-    version, _ = learning.train(db, settings, min_per_class=5)
+    version, _ = train(db, settings, min_per_class=5)
     other_host = tmp_path / "host-b"
-    assert learning.active_model(other_host) is None
-    assert learning.follow_active(db, other_host) == version.id
-    model = learning.active_model(other_host)
+    assert active_model(other_host) is None
+    assert follow_active(db, other_host) == version.id
+    model = active_model(other_host)
     assert model is not None and model.version == version.id
     assert classify(NEW_POST, model=model).sentiment == "negative"
-    copy = learning.models_dir(other_host) / f"model-{version.id}.joblib"
+    copy = models_dir(other_host) / f"model-{version.id}.joblib"
     written = copy.stat().st_mtime_ns
-    assert learning.follow_active(db, other_host) == version.id and copy.stat().st_mtime_ns == written  # kept
+    assert follow_active(db, other_host) == version.id and copy.stat().st_mtime_ns == written  # kept
 
 
 def test_only_the_newest_model_files_are_kept_in_the_database(db, settings):
-    learning.import_labels(db, team_labels())
+    import_labels(db, None, team_labels(), name="team.jsonl")
     db.commit()
-    versions = [learning.train(db, settings, min_per_class=5)[0].id for _ in range(learning.KEEP_PAYLOADS + 2)]
+    versions = [train(db, settings, min_per_class=5)[0].id for _ in range(KEEP_PAYLOADS + 2)]
     db.expire_all()
     kept = db.scalars(select(ModelVersion.id).where(ModelVersion.payload.is_not(None)).order_by(ModelVersion.id))
-    assert list(kept) == versions[-learning.KEEP_PAYLOADS:]
+    assert list(kept) == versions[-KEEP_PAYLOADS:]
 
 
 def test_a_worker_on_a_new_host_tags_with_the_model_trained_elsewhere(db, settings, make_source, run_worker):
-    learning.import_labels(db, team_labels())
+    import_labels(db, None, team_labels(), name="team.jsonl")
     db.commit()
-    version, _ = learning.train(db, settings, min_per_class=5)
-    shutil.rmtree(learning.models_dir(settings.instance_path))  # as on a host that has never trained
+    version, _ = train(db, settings, min_per_class=5)
+    shutil.rmtree(models_dir(settings.instance_path))  # as on a host that has never trained
     source = make_source()
     receipt = ingest.receive(db, source, [record(text="zorbix pod blinking amber since the update")])
     db.commit()
@@ -467,10 +509,10 @@ def test_model_page_without_a_model_explains_the_rules_are_in_charge(client, log
 
 
 def test_model_page_shows_version_date_labels_scores_and_waiting_labels(db, settings, client, login):
-    learning.import_labels(db, team_labels())
+    import_labels(db, None, team_labels(), name="team.jsonl")
     db.commit()
-    version, _ = learning.train(db, settings, min_per_class=5)
-    learning.import_labels(db, team_labels(per_template=1))  # 12 more since the model was trained
+    version, _ = train(db, settings, min_per_class=5)
+    import_labels(db, None, team_labels(per_template=1), name="team.jsonl")  # 12 more since the model was trained
     db.commit()
     login("lead")
     page = client.get("/model").get_data(as_text=True)
@@ -483,7 +525,7 @@ def test_model_page_shows_version_date_labels_scores_and_waiting_labels(db, sett
 
 def test_retrain_button_enqueues_the_job_and_the_page_follows_it(db, client, login, run_worker, monkeypatch):
     monkeypatch.setenv("TRIAGE_MIN_LABELS_PER_CLASS", "5")
-    learning.import_labels(db, team_labels())
+    import_labels(db, None, team_labels(), name="team.jsonl")
     db.commit()
     login("lead")
     token = _csrf(client.get("/model").get_data(as_text=True))
@@ -610,16 +652,57 @@ def test_agents_cannot_import_labels(db, client, login):
     assert db.scalar(select(func.count(Label.id))) == 0
 
 
+def test_importing_labels_is_audited_from_the_console_and_the_web_and_refused_to_agents(db, client, login, make_user,
+                                                                                        tmp_path):
+    import io
+
+    from triage.core.errors import Forbidden
+    from triage.models import Event
+
+    def imports() -> list[tuple[int | None, str | None, str | None, dict]]:
+        db.expire_all()
+        return [(e.actor_id, e.to_state, e.reason, e.detail) for e in db.scalars(
+            select(Event).where(Event.action == "imported labels").order_by(Event.id))]
+
+    # At the console (`triage train --input`): no user, the operator.
+    path = write_jsonl(tmp_path / "console.jsonl", [{"text": "my hub is blinking amber", "sentiment": "negative"},
+                                                    {"text": "where is the zorbix store?", "intent": "question"}])
+    result = CliRunner().invoke(main, ["train", "--input", path])
+    assert "2 labels imported" in result.output and result.exit_code == 1, result.output  # too few labels to learn
+    [(actor, name, reason, detail)] = imports()
+    assert (actor, name) == (None, path)
+    assert reason == "2 labelled texts imported (1 sentiment, 1 intent) (by the operator at the console)"
+    assert detail == {"by": "operator at the console", "labels": 2, "sentiment": 1, "intent": 1}
+
+    # In the browser, by a lead.
+    lead = login("lead")
+    token = _csrf(client.get("/model").get_data(as_text=True))
+    client.post("/model/labels", data={"csrf_token": token, "file": (io.BytesIO(b"text,intent\nhi there,other\n"),
+                                                                     "lead.csv")}, content_type="multipart/form-data")
+    lead_id = db.scalar(select(User.id).where(User.username == lead))
+    assert imports()[1] == (lead_id, "lead.csv", "1 labelled texts imported (1 intent)",
+                            {"by": lead, "labels": 1, "sentiment": 0, "intent": 1})
+    assert db.scalar(select(func.count(Label.id)).where(Label.user_id == lead_id)) == 1
+
+    # An agent is refused by the domain function itself, whoever calls it: nothing stored, nothing audited.
+    agent = make_user("importer", "agent")
+    with pytest.raises(Forbidden, match="an? agent cannot import labels"):
+        import_labels(db, agent, [Example("my zorbix is fine", "positive")], name="agent.csv")
+    db.rollback()
+    assert len(imports()) == 2
+    assert db.scalar(select(func.count(Label.id))) == 3
+
+
 def test_what_the_model_mixes_up_is_counted_from_cross_validation():
-    result = learning.fit(team_labels(), min_per_class=5)
+    result = fit(team_labels(), min_per_class=5)
     confusion = result.scores["intent"]["confusion"]
-    assert [sum(row) for row in confusion] == [result.counts["intent"][c] for c in learning.INTENTS]
+    assert [sum(row) for row in confusion] == [result.counts["intent"][c] for c in INTENTS]
     hits = sum(confusion[i][i] for i in range(len(confusion)))
     assert hits / sum(map(sum, confusion)) == pytest.approx(result.scores["intent"]["accuracy"], abs=1e-4)
-    mixups = learning.mixups(("a", "b"), [[8, 2], [5, 5]])
-    assert [(m["label"], m["taken_for"], m["n"], m["share"]) for m in mixups] == [
+    mistakes = mixups(("a", "b"), [[8, 2], [5, 5]])
+    assert [(m["label"], m["taken_for"], m["n"], m["share"]) for m in mistakes] == [
         ("b", "a", 5, 0.5), ("a", "b", 2, 0.2)]
-    assert learning.mixups(("a", "b"), None) == []
+    assert mixups(("a", "b"), None) == []
 
 
 # --- posts unlike the labels: the rules stand ------------------------------------------------------------------
@@ -631,13 +714,13 @@ UNFAMILIAR = ("the new store on main street opens friday", "our team meeting mov
               "the train to leeds leaves at nine", "the museum opens a dinosaur wing in june")
 
 
-def complaint_heavy_labels() -> list[learning.Example]:
+def complaint_heavy_labels() -> list[Example]:
     """Four complaints for every other label, as one brand's corrections often come."""
     products = [f"zorbix {n}" for n in ("hub", "mini", "pod", "dock", "base", "max", "one", "go", "air", "pro", "lite",
                                         "duo", "flex", "edge", "core", "nano", "plus", "home", "view", "beam")]
-    out = [learning.Example(t.format(p=p), "negative") for p in products for t in JARGON]
-    out += [learning.Example(t.format(p=p), "neutral") for p in products[:5] for t in PLAIN]
-    return out + [learning.Example(t.format(p=p), "positive") for p in products[:5] for t in PRAISE]
+    out = [Example(t.format(p=p), "negative") for p in products for t in JARGON]
+    out += [Example(t.format(p=p), "neutral") for p in products[:5] for t in PLAIN]
+    return out + [Example(t.format(p=p), "positive") for p in products[:5] for t in PRAISE]
 
 
 @pytest.mark.parametrize("deferring", [True, False], ids=["as shipped", "without deferring to the rules"])
@@ -645,9 +728,9 @@ def test_a_mix_of_mostly_complaints_does_not_turn_unfamiliar_posts_negative(monk
     # Each guard holds on its own: the intercept fitted without the label mix, and deferring to the rules on
     # posts made of words the labels never showed. (Before both, three of these eight came out negative.)
     if not deferring:
-        monkeypatch.setattr(learning, "DEFER_BELOW", 0.0)
-        monkeypatch.setattr(learning, "TRUST_ABOVE", 1e-9)
-    model = learning.fit(complaint_heavy_labels(), min_per_class=10).model
+        monkeypatch.setattr(stacking, "DEFER_BELOW", 0.0)
+        monkeypatch.setattr(stacking, "TRUST_ABOVE", 1e-9)
+    model = fit(complaint_heavy_labels(), min_per_class=10).model
     assert model is not None and model.learned("sentiment")
     rules = [t.sentiment for t in classify_many(UNFAMILIAR, model=None)]
     assert rules == ["neutral"] * len(UNFAMILIAR)

@@ -5,8 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from triage import priority
 from triage.db import utcnow
+from triage.routing import priority
 
 
 @pytest.mark.parametrize("text", [

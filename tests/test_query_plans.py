@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from triage import queues as reads
+from triage.db import is_postgres
 from triage.models import Mention, User
+from triage.work import queues as reads
 
 
 def _plan(db, query) -> str:
     compiled = query.compile(dialect=db.get_bind().dialect, compile_kwargs={"literal_binds": True})
-    if db.get_bind().dialect.name == "sqlite":
+    if not is_postgres(db):
         rows = db.execute(text(f"EXPLAIN QUERY PLAN {compiled}")).all()
         return "\n".join(str(r[-1]) for r in rows)
     # Tiny test tables: ask whether an index path gives this order, as the planner prefers at scale.

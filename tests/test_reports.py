@@ -15,9 +15,12 @@ from sqlalchemy import select, update
 from werkzeug.serving import make_server
 
 from tests.conftest import record
-from triage import ingest, reports, workflow
-from triage.accounts import add_user
+from triage.intake import ingest
 from triage.models import Mention
+from triage.people.accounts import add_user
+from triage.reporting import exports, items, reports
+from triage.reporting.filters import Filters, ReportError
+from triage.work import replies
 
 NOW = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
 SINCE, UNTIL = date(2026, 11, 20), date(2026, 11, 21)
@@ -87,19 +90,19 @@ def world(db, make_source):
         fn(db, ids[name], user, *args, now=at(when))
         db.commit()
 
-    act(workflow.reply, "m9", alex, "2026-11-19T23:01:40", "Sorry, looking now")
-    act(workflow.reply, "m1", alex, "2026-11-20T10:10", "Sorry, looking now")
-    act(workflow.resolve, "m1", alex, "2026-11-20T12:00")
-    act(workflow.reply, "m2", alex, "2026-11-20T10:30", "Sorry, looking now")
-    act(workflow.reply, "m3", jordan, "2026-11-20T13:00", "Sorry, looking now")
-    act(workflow.resolve, "m3", jordan, "2026-11-21T09:00")
-    act(workflow.reply, "m4", jordan, "2026-11-21T09:20", "Here is how")
-    act(workflow.mark_spam, "m7", alex, "2026-11-21T10:30")
+    act(replies.reply, "m9", alex, "2026-11-19T23:01:40", "Sorry, looking now")
+    act(replies.reply, "m1", alex, "2026-11-20T10:10", "Sorry, looking now")
+    act(replies.resolve, "m1", alex, "2026-11-20T12:00")
+    act(replies.reply, "m2", alex, "2026-11-20T10:30", "Sorry, looking now")
+    act(replies.reply, "m3", jordan, "2026-11-20T13:00", "Sorry, looking now")
+    act(replies.resolve, "m3", jordan, "2026-11-21T09:00")
+    act(replies.reply, "m4", jordan, "2026-11-21T09:20", "Here is how")
+    act(replies.mark_spam, "m7", alex, "2026-11-21T10:30")
     return ids
 
 
 def _report(db, **filters):
-    return reports.report(db, reports.Filters(since=SINCE, until=UNTIL, **filters), now=NOW)
+    return reports.report(db, Filters(since=SINCE, until=UNTIL, **filters), now=NOW)
 
 
 def _row(data, dimension: str, value: str) -> dict:
@@ -159,7 +162,7 @@ def test_filters_narrow_every_figure(db, world):
     assert _report(db, network="mastodon")["summary"]["first_response_seconds"]["median"] == 7200.0
     assert _report(db, intent="complaint")["summary"]["sla"]["first_response"] == {"met": 3, "missed": 1,
                                                                                     "pending": 0}
-    with pytest.raises(reports.ReportError, match="no queue 'nope'"):
+    with pytest.raises(ReportError, match="no queue 'nope'"):
         _report(db, queue="nope")
 
 
@@ -181,8 +184,8 @@ def test_volume_backlog_and_workload(db, world):
 
 def test_drill_down_lists_exactly_the_items_behind_a_figure(db, world):
     def names(**drill):
-        f = reports.Filters(since=SINCE, until=UNTIL, **drill)
-        return sorted(r["external_id"] for r in reports.items(db, f, now=NOW))
+        f = Filters(since=SINCE, until=UNTIL, **drill)
+        return sorted(r["external_id"] for r in items.items(db, f, now=NOW))
 
     assert names(target="first_response", sla="missed") == ["m10", "m3", "m5"]
     assert names(target="resolution", sla="pending") == ["m6"]
@@ -191,7 +194,7 @@ def test_drill_down_lists_exactly_the_items_behind_a_figure(db, world):
     assert names(open_on=SINCE) == ["m2", "m3", "m9"]
     assert names(agent="none", answered=True) == ["m8"]
     assert names(clock="ingested") == ["m10"]
-    assert reports.count_items(db, reports.Filters(since=SINCE, until=UNTIL, sla="missed"), now=NOW) == 3
+    assert items.count_items(db, Filters(since=SINCE, until=UNTIL, sla="missed"), now=NOW) == 3
 
 
 def test_report_page_shows_figures_charts_and_links(client, db, world, login):
@@ -232,7 +235,7 @@ def test_items_page_lists_breached_items(client, db, world, login):
 def test_csv_exports_every_table_and_the_raw_items(client, db, world, login):
     login("supervisor")
     rng = "since=2026-11-20&until=2026-11-21"
-    for table in reports.TABLES:
+    for table in exports.TABLES:
         response = client.get(f"/reports/export/{table}.csv?{rng}")
         assert response.status_code == 200 and response.mimetype == "text/csv", table
         assert "attachment" in response.headers["Content-Disposition"]
@@ -282,7 +285,7 @@ def test_percentiles_interpolate_like_percentile_cont_on_odd_and_even_counts(db,
         db.execute(update(Mention).where(Mention.external_id == f"e{n}").values(
             first_response_at=at("2026-11-20T10:00") + timedelta(seconds=delay)))
         db.commit()
-        s = reports.report(db, reports.Filters(since=SINCE, until=SINCE), now=NOW)["summary"]["first_response_seconds"]
+        s = reports.report(db, Filters(since=SINCE, until=SINCE), now=NOW)["summary"]["first_response_seconds"]
         expected = {0: (10, 10), 1: (15, 19), 2: (20, 36), 3: (30, 712)}[n]
         assert (s["median"], s["p90"]) == pytest.approx(expected)
 
@@ -347,7 +350,7 @@ def test_supervisor_changes_the_range_drills_down_to_breached_items_and_exports(
 
 
 def test_charts_escape_what_people_typed_and_link_every_mark():
-    from triage import charts
+    from triage.reporting import charts
 
     svg = charts.bar_list("By agent", [("<script>alert(1)</script>", 90.0, "/reports/items?agent=x&answered=yes")])
     assert "<script>" not in svg and "&lt;script&gt;" in svg

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import _csrf
-from triage.accounts import create_token, user_for_session
 from triage.models import ApiToken, Event, User
+from triage.people.accounts import create_token, user_for_session
 
 PASSWORD = "correct horse battery"
 

@@ -9,10 +9,12 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.conftest import _csrf, record
-from triage import ingest, sla, workflow
-from triage.accounts import add_user
 from triage.db import utcnow
+from triage.intake import ingest
 from triage.models import Event, Mention, Notification, SlaPolicy, Team
+from triage.people.accounts import add_user
+from triage.sla import check, clock, deadlines
+from triage.work import replies
 from workers import jobs
 
 WEEKDAYS = {d: ["09:00", "17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
@@ -36,39 +38,39 @@ def _ingest(db, source, rec: dict, now: datetime | None = None) -> Mention:
 
 
 def test_friday_16_45_with_a_30_minute_business_hours_target_is_due_monday_09_15():
-    calendar = sla.Calendar("UTC", sla.parse_hours(WEEKDAYS))
+    calendar = clock.Calendar("UTC", clock.parse_hours(WEEKDAYS))
     assert calendar.add(at("2026-11-20T16:45"), 30) == at("2026-11-23T09:15")  # Friday → Monday
 
 
 def test_the_clock_waits_for_opening_time_and_skips_holidays():
-    calendar = sla.Calendar("UTC", sla.parse_hours(WEEKDAYS), frozenset({datetime(2026, 11, 23).date()}))
+    calendar = clock.Calendar("UTC", clock.parse_hours(WEEKDAYS), frozenset({datetime(2026, 11, 23).date()}))
     assert calendar.add(at("2026-11-20T16:45"), 30) == at("2026-11-24T09:15")  # Monday is a holiday
     assert calendar.add(at("2026-11-24T07:00"), 30) == at("2026-11-24T09:30")  # before opening
     assert calendar.add(at("2026-11-24T10:00"), 8 * 60) == at("2026-11-25T10:00")  # a full working day later
 
 
 def test_business_hours_are_read_in_the_team_time_zone():
-    calendar = sla.Calendar("America/New_York", sla.parse_hours(WEEKDAYS))
+    calendar = clock.Calendar("America/New_York", clock.parse_hours(WEEKDAYS))
     # Friday 16:45 in New York (EST, UTC-5) is 21:45 UTC; due Monday 09:15 EST = 14:15 UTC.
     assert calendar.add(at("2026-11-20T21:45"), 30) == at("2026-11-23T14:15")
 
 
 def test_the_clock_follows_daylight_saving_time():
-    london = sla.Calendar("Europe/London", sla.parse_hours(WEEKDAYS))
+    london = clock.Calendar("Europe/London", clock.parse_hours(WEEKDAYS))
     # Clocks go forward on Sunday 29 March 2026: Friday 16:45 GMT → Monday 09:15 BST, which is 08:15 UTC.
     assert london.add(at("2026-03-27T16:45"), 30) == at("2026-03-30T08:15")
-    sundays = sla.Calendar("Europe/London", sla.parse_hours({"sun": ["00:00", "24:00"]}))
+    sundays = clock.Calendar("Europe/London", clock.parse_hours({"sun": ["00:00", "24:00"]}))
     # That Sunday has 23 hours: 23 hours of open time end at its midnight; the 24th falls a week later.
     assert sundays.add(at("2026-03-29T00:00"), 23 * 60) == at("2026-03-29T23:00")
     assert sundays.add(at("2026-03-29T00:00"), 24 * 60) == at("2026-04-05T00:00")
-    new_york = sla.Calendar("America/New_York", sla.parse_hours(WEEKDAYS))
+    new_york = clock.Calendar("America/New_York", clock.parse_hours(WEEKDAYS))
     # Clocks go back on Sunday 1 November 2026: Friday 16:45 EDT (20:45 UTC) → Monday 09:15 EST (14:15 UTC).
     assert new_york.add(at("2026-10-30T20:45"), 30) == at("2026-11-02T14:15")
 
 
 def test_around_the_clock_calendars_count_every_minute():
-    assert sla.Calendar().add(at("2026-11-20T16:45"), 30) == at("2026-11-20T17:15")
-    assert sla.wall_clock(at("2026-11-20T16:45"), 24 * 60) == at("2026-11-21T16:45")
+    assert clock.Calendar().add(at("2026-11-20T16:45"), 30) == at("2026-11-20T17:15")
+    assert clock.wall_clock(at("2026-11-20T16:45"), 24 * 60) == at("2026-11-21T16:45")
 
 
 @pytest.mark.parametrize(("hours", "message"), [
@@ -78,13 +80,13 @@ def test_around_the_clock_calendars_count_every_minute():
     ({"mon": ["09:00"]}, "give opening and closing times"),
 ])
 def test_bad_business_hours_are_refused_with_the_reason(hours, message):
-    with pytest.raises(sla.SlaError, match=message):
-        sla.parse_hours(hours)
+    with pytest.raises(clock.SlaError, match=message):
+        clock.parse_hours(hours)
 
 
 def test_a_calendar_that_never_opens_is_an_error_not_a_hang():
-    with pytest.raises(sla.SlaError, match="never open"):
-        sla.Calendar("UTC", {}).add(at("2026-11-20T10:00"), 30)
+    with pytest.raises(clock.SlaError, match="never open"):
+        clock.Calendar("UTC", {}).add(at("2026-11-20T10:00"), 30)
 
 
 # ------------------------------------------------------------------------------------- due times on items
@@ -136,16 +138,16 @@ def test_priority_rises_as_the_first_response_deadline_nears_once(db, make_sourc
     mention = _ingest(db, make_source(), record(id="c", text=COMPLAINT, posted_at="2026-11-20T10:00:00Z"),
                       now=at("2026-11-20T10:01"))
     before = mention.priority
-    assert sla.check_deadlines(db, now=at("2026-11-20T10:30")).near == []  # half the hour left
-    result = sla.check_deadlines(db, now=at("2026-11-20T10:50"))  # ten minutes left of sixty
+    assert check.check_deadlines(db, now=at("2026-11-20T10:30")).near == []  # half the hour left
+    result = check.check_deadlines(db, now=at("2026-11-20T10:50"))  # ten minutes left of sixty
     db.commit()
     assert result.near == [mention.id]
     db.refresh(mention)
-    assert mention.priority == before + sla.NEAR_POINTS
+    assert mention.priority == before + check.NEAR_POINTS
     assert any(r["factor"] == "deadline" and "due in 10 min" in r["detail"] for r in mention.priority_reasons)
     [event] = _events(db, mention.id, "deadline near")
     assert event.actor_id is None and event.to_state == "first_response"
-    assert sla.check_deadlines(db, now=at("2026-11-20T10:55")).near == []  # said once
+    assert check.check_deadlines(db, now=at("2026-11-20T10:55")).near == []  # said once
     db.commit()
     assert len(_events(db, mention.id, "deadline near")) == 1
 
@@ -154,17 +156,17 @@ def test_a_missed_deadline_is_flagged_once_and_raises_priority(db, make_source):
     mention = _ingest(db, make_source(), record(id="c", text=COMPLAINT, posted_at="2026-11-20T10:00:00Z"),
                       now=at("2026-11-20T10:01"))
     before = mention.priority
-    result = sla.check_deadlines(db, now=at("2026-11-20T11:05"))
+    result = check.check_deadlines(db, now=at("2026-11-20T11:05"))
     db.commit()
     assert result.breached == [mention.id] and result.escalated == []  # a complaint, not urgent
     db.refresh(mention)
     assert mention.first_response_breached_at == at("2026-11-20T11:00")
-    assert mention.priority == before + sla.BREACH_POINTS
+    assert mention.priority == before + check.BREACH_POINTS
     [event] = _events(db, mention.id, "sla breached")
     assert event.actor_id is None and "first response was due 2026-11-20 11:00 UTC" in event.reason
-    assert sla.check_deadlines(db, now=at("2026-11-20T11:10")).breached == []
+    assert check.check_deadlines(db, now=at("2026-11-20T11:10")).breached == []
     # The resolution deadline is a separate target, flagged when it passes.
-    assert sla.check_deadlines(db, now=at("2026-11-21T10:01")).breached == [mention.id]
+    assert check.check_deadlines(db, now=at("2026-11-21T10:01")).breached == [mention.id]
     db.commit()
     db.refresh(mention)
     assert mention.resolution_breached_at == at("2026-11-21T10:00")
@@ -174,9 +176,9 @@ def test_answered_items_are_not_flagged_for_their_first_response(db, make_source
     alex = make_user("alex", "agent")
     mention = _ingest(db, make_source(), record(id="c", text=COMPLAINT, posted_at="2026-11-20T10:00:00Z"),
                       now=at("2026-11-20T10:01"))
-    workflow.reply(db, mention.id, alex, "On it", now=at("2026-11-20T10:20"))
+    replies.reply(db, mention.id, alex, "On it", now=at("2026-11-20T10:20"))
     db.commit()
-    assert sla.check_deadlines(db, now=at("2026-11-20T12:00")).breached == []
+    assert check.check_deadlines(db, now=at("2026-11-20T12:00")).breached == []
     db.commit()
     assert _events(db, mention.id, "sla breached") == []
 
@@ -187,7 +189,7 @@ def test_breached_urgent_items_are_escalated_to_the_team_lead(db, make_source):
     db.commit()
     mention = _ingest(db, make_source(), record(id="u", text=URGENT, posted_at="2026-11-20T10:00:00Z"),
                       now=at("2026-11-20T10:01"))
-    result = sla.check_deadlines(db, now=at("2026-11-20T10:31"))
+    result = check.check_deadlines(db, now=at("2026-11-20T10:31"))
     db.commit()
     assert result.escalated == [mention.id]
     db.refresh(mention)
@@ -197,7 +199,7 @@ def test_breached_urgent_items_are_escalated_to_the_team_lead(db, make_source):
     assert event.actor_id is None and event.to_state == "Lee (lead)" and event.detail["automatic"] is True
     [note] = db.scalars(select(Notification).where(Notification.user_id == lead.id)).all()
     assert note.mention_id == mention.id and note.kind == "escalation"
-    assert sla.check_deadlines(db, now=at("2026-11-21T10:31")).escalated == []  # once
+    assert check.check_deadlines(db, now=at("2026-11-21T10:31")).escalated == []  # once
 
 
 def test_teams_can_turn_automatic_escalation_off(db, make_source):
@@ -206,7 +208,7 @@ def test_teams_can_turn_automatic_escalation_off(db, make_source):
     db.commit()
     mention = _ingest(db, make_source(), record(id="u", text=URGENT, posted_at="2026-11-20T10:00:00Z"),
                       now=at("2026-11-20T10:01"))
-    result = sla.check_deadlines(db, now=at("2026-11-20T10:31"))
+    result = check.check_deadlines(db, now=at("2026-11-20T10:31"))
     db.commit()
     assert result.breached == [mention.id] and result.escalated == []
     db.refresh(mention)
@@ -220,28 +222,12 @@ def test_the_scheduled_job_checks_deadlines_and_repeats_safely(db, make_source, 
     assert len(_events(db, mention.id, "sla breached")) == 2
 
 
-def test_the_cron_runs_the_deadline_check_every_minute(monkeypatch, settings):
-    import rq.cron
-    from click.testing import CliRunner
+def test_the_cron_runs_the_deadline_check_every_minute(settings):
+    """The scheduler `triage cron` starts (workers/schedule.py) enqueues the deadline check each minute."""
+    from workers.schedule import cron_scheduler
 
-    from triage.cli import main
-
-    registered = []
-
-    class Scheduler:
-        def __init__(self, *args, **kwargs):
-            pass
-
-        def register(self, func, queue_name, **options):
-            registered.append((func.__name__, queue_name, options.get("interval")))
-
-        def start(self):
-            pass
-
-    monkeypatch.setattr(rq.cron, "CronScheduler", Scheduler)
-    result = CliRunner().invoke(main, ["cron"])
-    assert result.exit_code == 0, result.output
-    assert ("check_deadlines", f"{settings.queue_prefix}-maintenance", 60) in registered
+    registered = {(job.func_name, job.queue_name, job.interval) for job in cron_scheduler(settings).get_jobs()}
+    assert ("workers.jobs.check_deadlines", f"{settings.queue_prefix}-maintenance", 60) in registered
 
 
 # --------------------------------------------------------------------------------------------- the badge
@@ -264,10 +250,10 @@ def test_queue_items_show_time_left_turning_amber_then_red(client, db, login, ma
 def test_answered_items_count_down_to_their_resolution():
     mention = Mention(status="answered", posted_at=at("2026-11-20T10:00"), first_response_at=at("2026-11-20T10:05"),
                       first_response_due_at=at("2026-11-20T11:00"), resolution_due_at=at("2026-11-21T10:00"))
-    status = sla.status(mention, now=at("2026-11-21T06:00"))
+    status = deadlines.status(mention, now=at("2026-11-21T06:00"))
     assert (status.target, status.stage, status.label) == ("resolution", "near", "4 h left")
     mention.status, mention.resolved_at = "resolved", at("2026-11-20T12:00")
-    assert sla.status(mention, now=at("2026-11-21T06:00")) is None
+    assert deadlines.status(mention, now=at("2026-11-21T06:00")) is None
 
 
 # ----------------------------------------------------------------------------------- editing, by leads
@@ -353,3 +339,17 @@ def test_supervisors_read_the_settings_but_cannot_change_them(client, db, login)
 def test_agents_cannot_see_the_settings(client, db, login):
     login("agent")
     assert client.get("/sla").status_code == 403
+
+
+def test_only_leads_and_admins_change_service_levels_and_the_console_may(db):
+    from triage.core.errors import Forbidden
+    from triage.sla import settings as sla_settings
+
+    agent = add_user(db, "casey", "correct horse battery", role="agent")
+    values = {"name": "VIP", "first_response_minutes": "15", "resolution_minutes": "60", "position": "0"}
+    with pytest.raises(Forbidden, match="an agent cannot change service levels; it needs the role lead"):
+        sla_settings.save_policy(db, agent, values)
+    policy = sla_settings.save_policy(db, None, values)  # the operator at the console
+    assert db.get(SlaPolicy, policy.id).first_response_minutes == 15
+    with pytest.raises(clock.SlaError, match="urgent must be yes, no or any"):
+        sla_settings.save_policy(db, None, values | {"urgent": "maybe"})

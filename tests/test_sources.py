@@ -14,8 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from triage.posts import parse_post
-from triage.sources import KINDS, FetchResult, SourceError, demo, rss
+from triage.intake.posts import parse_post
+from triage.intake.sources import KINDS, demo, rss
+from triage.intake.sources.results import FetchResult, SourceError
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

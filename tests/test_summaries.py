@@ -9,11 +9,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from triage import reports, summaries, workflow
-from triage.accounts import add_user
 from triage.db import session_factory
 from triage.models import Author, Event, Mention, Queue, ReportPending, ReportPeriod, ReportStale, Response, User
 from triage.models.summaries import DAY, EVENT_DAY, MONTH, WEEK
+from triage.people.accounts import add_user
+from triage.reporting import reports, summaries, summary_reading
+from triage.reporting.facts import as_date
+from triage.reporting.filters import DIMENSIONS, Filters
+from triage.reporting.rollup import GROWTH
+from triage.work import claims, replies
 
 NOW = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
 FIRST = date(2026, 9, 25)
@@ -70,9 +74,9 @@ def _refresh(settings, now=NOW):
 
 def _both(db, monkeypatch, since: date, until: date, now: datetime = NOW) -> tuple[dict, dict]:
     """The report computed exactly from the mentions, and read from the summaries."""
-    f = reports.Filters(since=since, until=until)
+    f = Filters(since=since, until=until)
     exact = reports.report(db, f, now=now, exact=True)
-    monkeypatch.setattr(summaries, "EXACT_UP_TO", -1)  # however few mentions the range holds
+    monkeypatch.setattr(summary_reading, "EXACT_UP_TO", -1)  # however few mentions the range holds
     summarised = reports.report(db, f, now=now)
     assert not exact["estimated"]
     return exact, summarised
@@ -92,7 +96,7 @@ def _assert_same(exact: dict, summarised: dict) -> None:
         return figures, times
 
     for a, b in [(exact["summary"], summarised["summary"])] + [
-            (x, y) for dim in reports.DIMENSIONS for x, y in zip(exact["by"][dim], summarised["by"][dim],
+            (x, y) for dim in DIMENSIONS for x, y in zip(exact["by"][dim], summarised["by"][dim],
                                                                   strict=True)]:
         a, b = dict(a), dict(b)
         (counts_a, times_a), (counts_b, times_b) = split(a), split(b)
@@ -121,7 +125,7 @@ def test_summaries_give_the_same_report_as_the_mentions(db, settings, history, m
         assert exact["summary"]["mentions"] > 0
         _assert_same(exact, summarised)
     # The coarse histograms were used: a month and weeks, not only days.
-    cover = summaries.coverage(db, date(2026, 10, 1), date(2026, 11, 16), NOW)
+    cover = summary_reading.coverage(db, date(2026, 10, 1), date(2026, 11, 16), NOW)
     assert (MONTH, date(2026, 10, 1)) in cover.coarse and (WEEK, date(2026, 11, 2)) in cover.coarse
 
 
@@ -134,26 +138,26 @@ def test_a_change_shows_at_once_and_the_job_folds_it_in(db, settings, history, m
         Mention.posted_at < datetime(2026, 11, 1, tzinfo=UTC)).order_by(Mention.id).limit(1))
     day = mention.posted_at.date()
     agent = db.get(User, history[1].id)
-    workflow.reply(db, mention.id, agent, "Fixed it for you", now=NOW)
-    workflow.resolve(db, mention.id, agent, now=NOW)
+    replies.reply(db, mention.id, agent, "Fixed it for you", now=NOW)
+    replies.resolve(db, mention.id, agent, now=NOW)
     db.commit()
     stale = set(db.scalars(select(ReportStale.day).where(ReportStale.kind == DAY)))
-    assert {reports._as_date(d) for d in stale} == {day}
-    cover = summaries.coverage(db, FIRST, NOW.date(), NOW)
+    assert {as_date(d) for d in stale} == {day}
+    cover = summary_reading.coverage(db, FIRST, NOW.date(), NOW)
     assert day in cover.live and day not in cover.days and (MONTH, date(2026, 10, 1)) not in cover.coarse
     exact, summarised = _both(db, monkeypatch, FIRST, NOW.date())
     _assert_same(exact, summarised)
     progress = _refresh(settings)
     assert progress.days >= 1 and not db.scalar(select(func.count()).select_from(ReportStale).where(
         ReportStale.kind == DAY))
-    assert (MONTH, date(2026, 10, 1)) in summaries.coverage(db, FIRST, NOW.date(), NOW).coarse
+    assert (MONTH, date(2026, 10, 1)) in summary_reading.coverage(db, FIRST, NOW.date(), NOW).coarse
     _assert_same(*_both(db, monkeypatch, FIRST, NOW.date()))
 
 
 def test_claims_and_priority_changes_do_not_make_days_stale(db, settings, history):
     _refresh(settings)
     mention = db.scalar(select(Mention).where(Mention.status == "open").limit(1))
-    workflow.claim(db, mention.id, db.get(User, history[0].id), now=NOW)
+    claims.claim(db, mention.id, db.get(User, history[0].id), now=NOW)
     db.execute(update(Mention).where(Mention.id == mention.id).values(priority=99))
     db.commit()
     assert not db.scalar(select(func.count()).select_from(ReportStale).where(ReportStale.kind == DAY))
@@ -173,7 +177,7 @@ def test_only_peoples_events_and_days_a_change_touches_are_marked(db, settings, 
     old_day = mention.posted_at.date()
     db.execute(update(Mention).where(Mention.id == mention.id).values(posted_at=mention.posted_at - timedelta(days=3)))
     db.commit()
-    marked = {reports._as_date(d) for d in db.scalars(select(ReportStale.day).where(ReportStale.kind == DAY))}
+    marked = {as_date(d) for d in db.scalars(select(ReportStale.day).where(ReportStale.kind == DAY))}
     assert marked == {old_day, old_day - timedelta(days=3)}
 
 
@@ -183,7 +187,7 @@ def test_deadlines_that_pass_after_the_summary_count_as_missed(db, settings, his
     pending = db.scalar(select(func.sum(ReportPending.n)).where(ReportPending.dim == "all"))
     assert pending  # open items posted on the last day had time left at NOW
     later = NOW + timedelta(days=2)  # every one of those deadlines has passed by then
-    assert all(day > NOW.date() for day in summaries.coverage(db, FIRST, NOW.date(), later).live)
+    assert all(day > NOW.date() for day in summary_reading.coverage(db, FIRST, NOW.date(), later).live)
     exact, summarised = _both(db, monkeypatch, FIRST, NOW.date(), now=later)
     assert exact["summary"]["sla"]["first_response"]["pending"] == 0
     _assert_same(exact, summarised)
@@ -197,7 +201,7 @@ def test_moving_a_person_to_another_team_rebuilds_everything(db, settings, histo
     before = {r["label"]: r["mentions"] for r in _both(db, monkeypatch, FIRST, NOW.date())[1]["by"]["team"]}
     db.execute(update(User).where(User.id == history[0].id).values(team_id=history[1].team_id))
     db.commit()
-    assert summaries.coverage(db, FIRST, NOW.date(), NOW) is None  # summaries wait for the job
+    assert summary_reading.coverage(db, FIRST, NOW.date(), NOW) is None  # summaries wait for the job
     exact, fallback = _both(db, monkeypatch, FIRST, NOW.date())
     assert not fallback["estimated"] and exact["by"]["team"] == fallback["by"]["team"]
     _refresh(settings)
@@ -228,14 +232,14 @@ def test_percentiles_from_a_histogram_are_within_the_bucket_accuracy():
         values = sorted(rng.lognormvariate(6, 2) for _ in range(size))
         hist: dict[int, int] = {}
         for v in values:
-            bucket = 0 if v < 1 else math.floor(math.log(v) / math.log(summaries.GROWTH)) + 1
+            bucket = 0 if v < 1 else math.floor(math.log(v) / math.log(GROWTH)) + 1
             hist[bucket] = hist.get(bucket, 0) + 1
         for p in (0.5, 0.9):
             position = (size - 1) * p
             low, high = values[int(position)], values[min(int(position) + 1, size - 1)]
             exact = low + (position - int(position)) * (high - low)
-            assert _close(exact, summaries._percentile(hist, p)), (size, p)
-    assert summaries._percentile({}, 0.5) is None
+            assert _close(exact, summary_reading.percentile(hist, p)), (size, p)
+    assert summary_reading.percentile({}, 0.5) is None
 
 
 def test_the_report_page_says_when_percentiles_are_estimated(client, db, settings, history, login, monkeypatch):
@@ -244,7 +248,7 @@ def test_the_report_page_says_when_percentiles_are_estimated(client, db, setting
     page = client.get("/reports", query_string=args).get_data(as_text=True)
     assert "data-estimated" not in page  # no summaries yet: computed from the items
     summaries.refresh(session_factory(settings.database_url))
-    monkeypatch.setattr(summaries, "EXACT_UP_TO", -1)
+    monkeypatch.setattr(summary_reading, "EXACT_UP_TO", -1)
     page = client.get("/reports", query_string=args).get_data(as_text=True)
     assert "data-estimated" in page and "within 5% of the exact figure" in page
     filtered = client.get("/reports", query_string={**args, "intent": "complaint"}).get_data(as_text=True)
@@ -262,7 +266,7 @@ def test_cli_brings_summaries_up_to_date_and_reports_from_them(db, history, monk
     assert result.exit_code == 0, result.output
     assert result.output.strip().endswith("0 to go")
     assert db.scalar(select(func.count()).select_from(ReportPeriod).where(ReportPeriod.span == DAY)) > 50
-    monkeypatch.setattr(summaries, "EXACT_UP_TO", -1)
+    monkeypatch.setattr(summary_reading, "EXACT_UP_TO", -1)
     args = ["report", "--since", FIRST.isoformat(), "--until", "2026-11-21"]
     summarised = json.loads(CliRunner().invoke(cli.main, args).output)
     exact = json.loads(CliRunner().invoke(cli.main, [*args, "--exact"]).output)
@@ -275,9 +279,9 @@ def test_cli_brings_summaries_up_to_date_and_reports_from_them(db, history, monk
 def test_one_refresh_at_a_time_on_postgresql(db, settings, history):
     from sqlalchemy import text
 
-    from triage.db import get_engine
+    from triage.db import get_engine, is_postgres
 
-    if not settings.database_url.startswith("postgresql"):
+    if not is_postgres(db):
         pytest.skip("PostgreSQL only: on SQLite the write lock makes a second refresh wait its turn instead")
     with get_engine(settings.database_url).connect() as other:
         other.execute(text("SELECT pg_advisory_lock(:key)"), {"key": summaries.LOCK_KEY})

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from triage import priority
-from triage.classifier import classify
+from triage.routing import priority
+from triage.tagging.classifier import classify
 
 
 def tags(text: str):

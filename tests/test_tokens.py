@@ -11,9 +11,9 @@ from werkzeug.serving import make_server
 
 from tests.conftest import _csrf, record
 from tests.factories import queued_mention
-from triage.accounts import OPERATOR, create_token
 from triage.cli import main
 from triage.models import ApiToken, Delivery, Event, Source
+from triage.people.accounts import OPERATOR, create_token
 
 
 def _auth(secret: str) -> dict:

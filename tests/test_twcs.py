@@ -15,10 +15,12 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import DATA
-from triage import ingest, reports
 from triage.db import session_factory
-from triage.importer import import_stream
+from triage.intake import ingest
+from triage.intake.importer import import_stream
 from triage.models import Delivery, Mention, Response
+from triage.reporting import reports
+from triage.reporting.filters import Filters
 
 TWCS = DATA / "twcs_sample.csv"
 pytestmark = pytest.mark.skipif(not TWCS.exists(), reason=f"{TWCS} is absent: the real-data check needs it "
@@ -78,7 +80,7 @@ def test_the_report_median_first_response_matches_the_file(db, make_source, sett
     assert db.scalar(select(func.count(func.distinct(Response.mention_id)))) == answered
 
     posted = [_time(r["created_at"]) for r in tweets if r["inbound"] == "True"]
-    f = reports.Filters(since=min(posted).date(), until=max(posted).date())
+    f = Filters(since=min(posted).date(), until=max(posted).date())
     figures = reports.report(db, f)["summary"]
     print(f"twcs: {posts:,} customer posts, {answered:,} answered by the brand; median first response "
           f"{median:.0f} s in the file, {figures['first_response_seconds']['median']} s in the report")

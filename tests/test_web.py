@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from tests.conftest import _csrf, record
-from triage import ingest
+from triage.intake import ingest
 
 
 def _ingest(db, source, records):

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from tests.factories import queued_mention, queued_mentions
 from tests.test_authorization import LAST, World
-from triage import queues
 from triage.models import User
+from triage.work import queues
 
 HUGE = str(2**63)
 PAST_INT32 = str(2**31)  # ids are 32-bit on PostgreSQL: looking one up past that crashed its cast

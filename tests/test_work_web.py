@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from tests.conftest import _csrf, record
 from tests.factories import queued_mention, queued_mentions
-from triage import workflow
 from triage.models import Event, Mention, Notification, Response, SavedReply, User
+from triage.work import claims
 
 
 def _token(client, mention_id=None) -> str:
@@ -77,7 +77,7 @@ def test_stale_form_claimed_by_someone_else_meanwhile_is_refused(client, db, log
     jordan = make_user("jordan")
     m = queued_mention(db)
     token = _token(client, m.id)  # alex opened the page while nobody held it
-    workflow.claim(db, m.id, jordan)
+    claims.claim(db, m.id, jordan)
     db.commit()
     response = _post(client, f"/mentions/{m.id}/reply", token, text="Me first!")
     assert response.status_code == 409

@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import queued_mention, queued_mentions
-from triage import workflow
+from triage.core.errors import Conflict, Forbidden, Invalid, NotFound
 from triage.db import utcnow
 from triage.models import Event, Label, Mention, Notification, Queue, Response, SavedReply
-from triage.workflow import Conflict, Forbidden, Invalid, NotFound
+from triage.work import claims, corrections, escalation, replies
 
 
 @pytest.fixture
@@ -29,21 +29,21 @@ def events(db, mention_id, action=None):
 
 def test_claim_writes_who_and_when_and_is_exclusive(db, people):
     m = queued_mention(db)
-    claimed = workflow.claim(db, m.id, people["alex"])
+    claimed = claims.claim(db, m.id, people["alex"])
     db.commit()
     assert claimed.claimed_by_id == people["alex"].id and claimed.first_claimed_at is not None
     [event] = events(db, m.id, "claimed")
     assert (event.actor_id, event.from_state, event.to_state) == (people["alex"].id, None, "alex")
     with pytest.raises(Conflict, match="Alex is working on this mention"):
-        workflow.claim(db, m.id, people["jordan"])
+        claims.claim(db, m.id, people["jordan"])
     db.rollback()
     assert len(events(db, m.id, "claimed")) == 1
 
 
 def test_claiming_again_by_the_holder_is_harmless(db, people):
     m = queued_mention(db)
-    workflow.claim(db, m.id, people["alex"])
-    workflow.claim(db, m.id, people["alex"])
+    claims.claim(db, m.id, people["alex"])
+    claims.claim(db, m.id, people["alex"])
     db.commit()
     assert len(events(db, m.id, "claimed")) == 1
 
@@ -51,14 +51,14 @@ def test_claiming_again_by_the_holder_is_harmless(db, people):
 def test_an_idle_claim_can_be_taken_over_and_expires(db, people):
     m1, m2 = queued_mentions(db, "@northwind bag lost", "@northwind refund please")
     past = utcnow() - timedelta(minutes=20)
-    workflow.claim(db, m1.id, people["alex"], now=past)
-    workflow.claim(db, m2.id, people["alex"], now=past)
+    claims.claim(db, m1.id, people["alex"], now=past)
+    claims.claim(db, m2.id, people["alex"], now=past)
     db.commit()
-    taken = workflow.claim(db, m1.id, people["jordan"], idle_minutes=15)
+    taken = claims.claim(db, m1.id, people["jordan"], idle_minutes=15)
     db.commit()
     assert taken.claimed_by_id == people["jordan"].id
     assert events(db, m1.id, "claimed")[-1].from_state == "alex"
-    assert workflow.expire_idle_claims(db, idle_minutes=15) == [m2.id]
+    assert claims.expire_idle_claims(db, idle_minutes=15) == [m2.id]
     db.commit()
     assert db.get(Mention, m2.id).claimed_by_id is None and events(db, m2.id, "claim expired")
 
@@ -68,33 +68,33 @@ def test_claim_next_takes_the_top_unclaimed_item_of_the_queue(db, people):
         db, "@northwind my order is late", "@northwind my order is late and I will sue you, calling my lawyer",
         "@northwind how do I change my address?")
     complaints = db.get(Mention, low.id).queue_id
-    first = workflow.claim_next(db, high.queue_id, people["alex"])
+    first = claims.claim_next(db, high.queue_id, people["alex"])
     db.commit()
     assert first.id == high.id  # urgent queue
-    assert workflow.claim_next(db, high.queue_id, people["jordan"]) is None
-    assert workflow.claim_next(db, complaints, people["jordan"]).id == low.id
+    assert claims.claim_next(db, high.queue_id, people["jordan"]) is None
+    assert claims.claim_next(db, complaints, people["jordan"]).id == low.id
     db.commit()
     assert events(db, low.id, "claimed")[0].detail == {"via": "next"}
 
 
 def test_release_by_holder_and_by_lead_but_not_by_another_agent(db, people):
     m = queued_mention(db)
-    workflow.claim(db, m.id, people["alex"])
+    claims.claim(db, m.id, people["alex"])
     db.commit()
-    with pytest.raises(Forbidden):
-        workflow.release(db, m.id, people["jordan"])
+    with pytest.raises(Forbidden, match="an agent cannot release someone else's claim; it needs the role lead"):
+        claims.release(db, m.id, people["jordan"])
     db.rollback()
-    workflow.release(db, m.id, people["lee"])
+    claims.release(db, m.id, people["lee"])
     db.commit()
     assert db.get(Mention, m.id).claimed_by_id is None
     assert events(db, m.id, "released")[0].from_state == "alex"
     with pytest.raises(Conflict, match="nobody holds"):
-        workflow.release(db, m.id, people["alex"])
+        claims.release(db, m.id, people["alex"])
 
 
 def test_reply_claims_sets_first_response_and_records_a_pending_response(db, people):
     m = queued_mention(db)
-    response = workflow.reply(db, m.id, people["alex"], "  So sorry! DM us your order number.  ")
+    response = replies.reply(db, m.id, people["alex"], "  So sorry! DM us your order number.  ")
     db.commit()
     mention = db.get(Mention, m.id)
     assert mention.status == "answered" and mention.claimed_by_id == people["alex"].id
@@ -102,7 +102,7 @@ def test_reply_claims_sets_first_response_and_records_a_pending_response(db, peo
     assert (response.text, response.delivery_status, response.origin) == (
         "So sorry! DM us your order number.", "pending", "app")
     first = mention.first_response_at
-    workflow.reply(db, m.id, people["alex"], "Following up")
+    replies.reply(db, m.id, people["alex"], "Following up")
     db.commit()
     assert db.get(Mention, m.id).first_response_at == first  # only the first reply sets it
     assert [e.action for e in events(db, m.id)] == ["queued", "claimed", "replied", "replied"]
@@ -110,15 +110,15 @@ def test_reply_claims_sets_first_response_and_records_a_pending_response(db, peo
 
 def test_reply_refusals_change_nothing(db, people):
     m = queued_mention(db, network="x")
-    workflow.claim(db, m.id, people["alex"])
+    claims.claim(db, m.id, people["alex"])
     db.commit()
     for user, text, error in ((people["alex"], "   ", Invalid), (people["alex"], "x" * 281, Invalid),
                               (people["jordan"], "hi", Conflict), (people["sam"], "hi", Forbidden)):
         with pytest.raises(error):
-            workflow.reply(db, m.id, user, text)
+            replies.reply(db, m.id, user, text)
         db.rollback()
     with pytest.raises(NotFound):
-        workflow.reply(db, 999_999, people["alex"], "hi")
+        replies.reply(db, 999_999, people["alex"], "hi")
     db.rollback()
     assert db.scalar(select(func.count()).select_from(Response)) == 0
     assert db.get(Mention, m.id).status == "open"
@@ -126,9 +126,9 @@ def test_reply_refusals_change_nothing(db, people):
 
 def test_reply_length_follows_the_network(db, people):
     m = queued_mention(db, network="mastodon")
-    workflow.reply(db, m.id, people["alex"], "y" * 500)
+    replies.reply(db, m.id, people["alex"], "y" * 500)
     with pytest.raises(Invalid, match="mastodon allows 500"):
-        workflow.reply(db, m.id, people["alex"], "y" * 501)
+        replies.reply(db, m.id, people["alex"], "y" * 501)
 
 
 def test_saved_reply_placeholders_and_use_count(db, people):
@@ -136,9 +136,9 @@ def test_saved_reply_placeholders_and_use_count(db, people):
     saved = SavedReply(title="Sorry", body="Hi {author} ({name}), {agent} here. {unknown} stays.")
     db.add(saved)
     db.commit()
-    text = workflow.fill_placeholders(saved.body, db.get(Mention, m.id), people["alex"])
+    text = replies.fill_placeholders(saved.body, db.get(Mention, m.id), people["alex"])
     assert text == "Hi @dana (Dana W), Alex here. {unknown} stays."
-    workflow.reply(db, m.id, people["alex"], text, saved_reply_id=saved.id)
+    replies.reply(db, m.id, people["alex"], text, saved_reply_id=saved.id)
     db.commit()
     db.expire_all()
     assert db.get(SavedReply, saved.id).uses == 1
@@ -146,12 +146,12 @@ def test_saved_reply_placeholders_and_use_count(db, people):
 
 def test_escalate_needs_a_reason_notifies_the_lead_and_hands_over(db, people):
     m = queued_mention(db)
-    workflow.claim(db, m.id, people["alex"])
+    claims.claim(db, m.id, people["alex"])
     db.commit()
     with pytest.raises(Invalid, match="reason"):
-        workflow.escalate(db, m.id, people["alex"], "lead", "  ")
+        escalation.escalate(db, m.id, people["alex"], "lead", "  ")
     db.rollback()
-    workflow.escalate(db, m.id, people["alex"], "lead", "Customer threatens legal action")
+    escalation.escalate(db, m.id, people["alex"], "lead", "Customer threatens legal action")
     db.commit()
     mention = db.get(Mention, m.id)
     assert mention.escalated_to_id == people["lee"].id and mention.owner_id == people["lee"].id
@@ -164,24 +164,24 @@ def test_escalate_needs_a_reason_notifies_the_lead_and_hands_over(db, people):
 
 def test_escalate_to_another_queue_moves_the_mention(db, people):
     m = queued_mention(db)
-    workflow.escalate(db, m.id, people["alex"], "queue:urgent", "Press is asking")
+    escalation.escalate(db, m.id, people["alex"], "queue:urgent", "Press is asking")
     db.commit()
     assert db.get(Queue, db.get(Mention, m.id).queue_id).slug == "urgent"
     with pytest.raises(Invalid, match="no queue"):
-        workflow.escalate(db, m.id, people["alex"], "queue:nope", "x")
+        escalation.escalate(db, m.id, people["alex"], "queue:nope", "x")
     db.rollback()
     with pytest.raises(Invalid, match="escalate to a lead"):
-        workflow.escalate(db, m.id, people["alex"], "jordan", "x")
+        escalation.escalate(db, m.id, people["alex"], "jordan", "x")
 
 
 def test_only_leads_assign_and_bulk_assign_skips_closed_items(db, people):
     a, b, c = queued_mentions(db, "@northwind one", "@northwind two", "@northwind three")
     with pytest.raises(Forbidden):
-        workflow.assign(db, [a.id], people["alex"], "jordan")
+        escalation.assign(db, [a.id], people["alex"], "jordan")
     db.rollback()
-    workflow.resolve(db, c.id, people["alex"])
+    replies.resolve(db, c.id, people["alex"])
     db.commit()
-    result = workflow.assign(db, [a.id, b.id, c.id, 424242], people["lee"], "jordan")
+    result = escalation.assign(db, [a.id, b.id, c.id, 424242], people["lee"], "jordan")
     db.commit()
     assert result.assigned == [a.id, b.id]
     assert result.skipped == {c.id: "it is resolved", 424242: "no such mention"}
@@ -190,29 +190,29 @@ def test_only_leads_assign_and_bulk_assign_skips_closed_items(db, people):
     assert db.scalar(select(Notification.message).where(Notification.user_id == people["jordan"].id)) == \
         "Lee assigned you 2 mentions"
     with pytest.raises(Invalid, match="does not work items"):
-        workflow.assign(db, [a.id], people["lee"], "sam")
+        escalation.assign(db, [a.id], people["lee"], "sam")
 
 
 def test_resolve_reopen_spam_and_irrelevant(db, people):
     m = queued_mention(db)
-    workflow.resolve(db, m.id, people["alex"])
+    replies.resolve(db, m.id, people["alex"])
     db.commit()
     mention = db.get(Mention, m.id)
     assert mention.status == "resolved" and mention.resolved_at and mention.claimed_by_id is None
     with pytest.raises(Conflict, match="resolved; reopen it first"):
-        workflow.reply(db, m.id, people["alex"], "late")
+        replies.reply(db, m.id, people["alex"], "late")
     db.rollback()
-    workflow.reopen(db, m.id, people["jordan"])
+    replies.reopen(db, m.id, people["jordan"])
     db.commit()
     assert db.get(Mention, m.id).status == "open" and db.get(Mention, m.id).resolved_at is None
     with pytest.raises(Conflict, match="not closed"):
-        workflow.reopen(db, m.id, people["jordan"])
+        replies.reopen(db, m.id, people["jordan"])
     db.rollback()
-    workflow.mark_spam(db, m.id, people["alex"])
+    replies.mark_spam(db, m.id, people["alex"])
     db.commit()
     assert db.get(Mention, m.id).status == "spam"
-    workflow.reopen(db, m.id, people["alex"])
-    workflow.mark_irrelevant(db, m.id, people["alex"])
+    replies.reopen(db, m.id, people["alex"])
+    replies.mark_irrelevant(db, m.id, people["alex"])
     db.commit()
     assert [(e.action, e.from_state, e.to_state) for e in events(db, m.id)][1:] == [
         ("claimed", None, "alex"), ("resolved", "open", "resolved"), ("reopened", "resolved", "open"),
@@ -222,26 +222,26 @@ def test_resolve_reopen_spam_and_irrelevant(db, people):
 
 def test_resolving_an_item_someone_else_holds_needs_a_lead(db, people):
     m = queued_mention(db)
-    workflow.claim(db, m.id, people["alex"])
+    claims.claim(db, m.id, people["alex"])
     db.commit()
     with pytest.raises(Conflict):
-        workflow.resolve(db, m.id, people["jordan"])
+        replies.resolve(db, m.id, people["jordan"])
     db.rollback()
-    workflow.resolve(db, m.id, people["lee"])
+    replies.resolve(db, m.id, people["lee"])
     db.commit()
     assert db.get(Mention, m.id).status == "resolved"
 
 
 def test_supervisors_audit_but_do_not_work_items(db, people):
     m = queued_mention(db)
-    for action in (lambda: workflow.claim(db, m.id, people["sam"]),
-                   lambda: workflow.resolve(db, m.id, people["sam"]),
-                   lambda: workflow.escalate(db, m.id, people["sam"], "lead", "x"),
-                   lambda: workflow.assign(db, [m.id], people["sam"], "alex")):
+    for action in (lambda: claims.claim(db, m.id, people["sam"]),
+                   lambda: replies.resolve(db, m.id, people["sam"]),
+                   lambda: escalation.escalate(db, m.id, people["sam"], "lead", "x"),
+                   lambda: escalation.assign(db, [m.id], people["sam"], "alex")):
         with pytest.raises(Forbidden):
             action()
         db.rollback()
-    workflow.add_note(db, m.id, people["sam"], "Checked during the weekly audit")
+    replies.add_note(db, m.id, people["sam"], "Checked during the weekly audit")
     db.commit()
     assert events(db, m.id, "note")[0].reason == "Checked during the weekly audit"
     assert db.get(Mention, m.id).claimed_by_id is None
@@ -249,9 +249,9 @@ def test_supervisors_audit_but_do_not_work_items(db, people):
 
 def test_admin_can_do_anything(db, people):
     m = queued_mention(db)
-    workflow.claim(db, m.id, people["ava"])
-    workflow.assign(db, [m.id], people["ava"], "alex")
-    workflow.resolve(db, m.id, people["ava"])
+    claims.claim(db, m.id, people["ava"])
+    escalation.assign(db, [m.id], people["ava"], "alex")
+    replies.resolve(db, m.id, people["ava"])
     db.commit()
     assert db.get(Mention, m.id).status == "resolved"
 
@@ -259,16 +259,16 @@ def test_admin_can_do_anything(db, people):
 def test_notes_are_validated(db, people):
     m = queued_mention(db)
     with pytest.raises(Invalid):
-        workflow.add_note(db, m.id, people["alex"], "")
+        replies.add_note(db, m.id, people["alex"], "")
     with pytest.raises(Invalid, match="10,000"):
-        workflow.add_note(db, m.id, people["alex"], "n" * 10_001)
+        replies.add_note(db, m.id, people["alex"], "n" * 10_001)
     with pytest.raises(NotFound):
-        workflow.add_note(db, 987654, people["alex"], "hello")
+        replies.add_note(db, 987654, people["alex"], "hello")
 
 
 def test_relabel_keeps_a_label_and_an_event(db, people):
     m = queued_mention(db, "@northwind can you check my refund status")
-    workflow.relabel(db, m.id, people["alex"], intent="question", sentiment="neutral")
+    corrections.relabel(db, m.id, people["alex"], intent="question", sentiment="neutral")
     db.commit()
     assert (db.get(Mention, m.id).intent, db.get(Mention, m.id).sentiment) == ("question", "neutral")
     label = db.scalar(select(Label))
@@ -276,17 +276,17 @@ def test_relabel_keeps_a_label_and_an_event(db, people):
         "question", "neutral", people["alex"].id, "correction")
     assert events(db, m.id, "relabeled")[0].to_state == "question/neutral"
     with pytest.raises(Invalid):
-        workflow.relabel(db, m.id, people["alex"], intent="rant")
+        corrections.relabel(db, m.id, people["alex"], intent="rant")
 
 
 def test_every_event_belongs_to_a_committed_change(db, people):
     """A refused transition leaves no event behind (events and changes share one transaction)."""
     m = queued_mention(db)
-    workflow.claim(db, m.id, people["alex"])
+    claims.claim(db, m.id, people["alex"])
     db.commit()
     before = db.scalar(select(func.count()).select_from(Event))
     with pytest.raises(Conflict):
-        workflow.escalate(db, m.id, people["jordan"], "lead", "I want it")
+        escalation.escalate(db, m.id, people["jordan"], "lead", "I want it")
     db.rollback()
     assert db.scalar(select(func.count()).select_from(Event)) == before
 
@@ -295,7 +295,7 @@ def test_deactivating_someone_hands_their_claims_back(client, db, people, login)
     from tests.conftest import _csrf
 
     m = queued_mention(db)
-    workflow.claim(db, m.id, people["alex"])
+    claims.claim(db, m.id, people["alex"])
     db.commit()
     login("admin", "root")
     token = _csrf(client.get(f"/admin/users/{people['alex'].id}").get_data(as_text=True))
@@ -311,7 +311,7 @@ def test_a_correction_rescores_requeues_and_restarts_the_clock_as_if_tagged_so(d
     m = queued_mention(db, "@northwind the plane at gate 4 has a new livery")
     assert (m.intent, m.queue.slug) == ("other", "other") and m.first_response_due_at is None
     priority_before = m.priority
-    workflow.relabel(db, m.id, people["alex"], intent="complaint", sentiment="negative")
+    corrections.relabel(db, m.id, people["alex"], intent="complaint", sentiment="negative")
     db.commit()
     after = db.get(Mention, m.id)
     assert (after.intent_confidence, after.sentiment_confidence) == (1.0, 1.0)
@@ -325,9 +325,23 @@ def test_a_correction_rescores_requeues_and_restarts_the_clock_as_if_tagged_so(d
 
 def test_a_correction_leaves_an_escalated_items_queue_alone(db, people):
     m = queued_mention(db, "@northwind you lost my bag")
-    workflow.escalate(db, m.id, people["alex"], "queue:questions", "lost bag, VIP")
+    escalation.escalate(db, m.id, people["alex"], "queue:questions", "lost bag, VIP")
     db.commit()
-    workflow.relabel(db, m.id, people["alex"], intent="other")
+    corrections.relabel(db, m.id, people["alex"], intent="other")
     db.commit()
     after = db.get(Mention, m.id)
     assert after.queue.slug == "questions" and after.intent == "other"
+
+
+def test_a_reply_whose_mention_is_gone_fails_once_saying_why(db):
+    from triage.work import outbound
+
+    orphan = Response(mention_id=None, text="Sorry!", origin="app", network="x", delivery_status="pending")
+    db.add(orphan)
+    db.commit()
+    assert outbound.deliver(db, orphan.id) == "failed"  # not raised: a retry could never succeed
+    db.commit()
+    db.refresh(orphan)
+    assert (orphan.delivery_status, orphan.attempts) == ("failed", 1)
+    assert "mention this reply answers is gone" in orphan.last_error
+    assert outbound.deliver(db, 424242) == "missing"

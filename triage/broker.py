@@ -17,16 +17,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import redis
 from rq import Queue, Retry
+from rq.job import Job
 
 from triage.config import Settings
 
 # Queues by purpose, in the order workers listen to them: people waiting on replies come first.
 QUEUE_NAMES = ("replies", "ingest", "maintenance")
 DEFAULT_RETRY = Retry(max=3, interval=[5, 30, 120])
+JobFunction = TypeVar("JobFunction", Callable[..., Any], str)  # a function, or its dotted name (as RQ takes)
 
 
 class EmbeddedRedis:
@@ -264,8 +266,8 @@ def all_queues(settings: Settings) -> list[Queue]:
     return [queue(settings, name) for name in QUEUE_NAMES]
 
 
-def enqueue(settings: Settings, purpose: str, func: Callable | str, *args: Any, job_id: str | None = None,
-            retry: Retry | None = DEFAULT_RETRY, **options: Any):
+def enqueue(settings: Settings, purpose: str, func: JobFunction, *args: Any, job_id: str | None = None,
+            retry: Retry | None = DEFAULT_RETRY, **options: Any) -> Job:
     """Enqueue a job; ids carry the queue prefix so a test run can remove exactly what it made."""
     job_id = f"{settings.queue_prefix}-{job_id or uuid.uuid4().hex}"
     return queue(settings, purpose).enqueue(func, *args, job_id=job_id, retry=retry, **options)

@@ -5,8 +5,15 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, overload
 
 ENV_PREFIX = "TRIAGE_"
+
+
+@overload
+def _env(name: str) -> str | None: ...
+@overload
+def _env(name: str, default: str) -> str: ...
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -31,13 +38,13 @@ class Settings:
     secure_cookies: bool = False  # set when served over HTTPS
     min_labels_per_class: int = 20  # below this many labels in a class, a task is tagged by the rules, not learned
     demo: bool = True
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
-    def with_(self, **changes) -> Settings:
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
 
-def load_settings(**overrides) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read the environment once; keyword arguments win over it (tests use them)."""
     instance = Path(overrides.pop("instance_path", None) or _env("INSTANCE_PATH", "instance")).resolve()
     database_url = _env("DATABASE_URL") or f"sqlite:///{instance / 'triage.sqlite3'}"

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from triage.accounts import add_user
 from triage.models import Queue, RoutingRule, SlaPolicy, Source, User
+from triage.people.accounts import add_user
 
 QUEUES = (
     ("urgent", "Urgent", "Safety, security, legal or press risk, and anything scoring 75 or more"),
@@ -17,7 +18,7 @@ QUEUES = (
     ("other", "Other", "Chatter and everything no rule claimed"),
 )
 # (queue slug, conditions), in order: the first match wins.
-RULES = (
+RULES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("urgent", {"urgent": True}),
     ("urgent", {"min_priority": 75}),
     ("complaints", {"intent": "complaint"}),
@@ -25,7 +26,7 @@ RULES = (
     ("advocacy", {"intent": "advocacy"}),
 )
 # (name, conditions, first response minutes, resolution minutes), first match wins.
-SLA_POLICIES = (
+SLA_POLICIES: tuple[tuple[str, dict[str, Any], int, int], ...] = (
     ("Urgent", {"urgent": True}, 30, 4 * 60),
     ("Complaint", {"intent": "complaint"}, 60, 24 * 60),
     ("Question", {"intent": "question"}, 2 * 60, 24 * 60),
@@ -44,7 +45,7 @@ def ensure_queues(session: Session) -> None:
     """Create the default queues and routing rules on a database that has none."""
     if session.scalar(select(Queue.id).limit(1)) is not None:
         return
-    by_slug = {}
+    by_slug: dict[str, Queue] = {}
     for position, (slug, name, description) in enumerate(QUEUES):
         by_slug[slug] = Queue(slug=slug, name=name, description=description, position=position)
         session.add(by_slug[slug])
@@ -68,7 +69,7 @@ def ensure_demo_team(session: Session) -> list[tuple[str, str, str]]:
     """Create the demo team on a database with no users; returns (username, role, password) once."""
     if session.scalar(select(User.id).limit(1)) is not None:
         return []
-    created = []
+    created: list[tuple[str, str, str]] = []
     for username, role, name in DEMO_TEAM:
         password = secrets.token_urlsafe(9)
         add_user(session, username, password, role=role, display_name=name, team="Social care")
@@ -86,12 +87,3 @@ def ensure_demo_source(session: Session) -> Source:
         session.flush()
     return source
 
-
-def ensure_source(session: Session, name: str, kind: str, **fields) -> Source:
-    """The named source, created on first use (imports and the push API need a source to belong to)."""
-    source = session.scalar(select(Source).where(Source.name == name))
-    if source is None:
-        source = Source(name=name, kind=kind, config=fields.pop("config", {}), cursor={}, **fields)
-        session.add(source)
-        session.flush()
-    return source

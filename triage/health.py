@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from triage import broker, queues
+from triage import broker
 from triage.config import Settings
 from triage.db import utcnow
 from triage.models import DeadLetter, Delivery
+from triage.work import queues
 
 INGEST_SLACK_SECONDS = 120  # beyond the sweep window: a sweep's interval (30 s) and a large batch's time
 
@@ -27,7 +28,7 @@ def _ingest_problems(session: Session, settings: Settings, body: dict) -> list[s
     body["oldest_delivery_wait_seconds"] = int(waited)
     if waited > window:
         late = session.scalar(select(func.count()).select_from(Delivery).where(
-            Delivery.processed_at.is_(None), Delivery.received_at < utcnow() - timedelta(seconds=window)))
+            Delivery.processed_at.is_(None), Delivery.received_at < utcnow() - timedelta(seconds=window))) or 0
         problems.append(f"{_count(late, 'delivery has', 'deliveries have')} waited more than {window} s to be "
                         f"tagged (the oldest {int(waited):,} s): are the workers running?")
     letters = session.scalar(select(func.count()).select_from(DeadLetter).where(DeadLetter.resolved_at.is_(None)))
@@ -38,7 +39,7 @@ def _ingest_problems(session: Session, settings: Settings, body: dict) -> list[s
     return problems
 
 
-WORKER_STALE_SECONDS = 60  # `triage worker` beats every 10 s, busy or idle (cli._keep_heartbeat)
+WORKER_STALE_SECONDS = 60  # `triage worker` beats every 10 s, busy or idle (cli/processes.py)
 SCHEDULER_STALE_SECONDS = 60  # RQ's cron scheduler beats every round, every few seconds here (polls: 3 s)
 
 
@@ -52,6 +53,7 @@ def _redis_and_processes(settings: Settings, body: dict) -> list[str]:
     """Redis, the jobs waiting, and whether the workers and the cron scheduler still beat."""
     from rq import Queue, Worker
     from rq.cron import CronScheduler
+    from rq.worker import BaseWorker
 
     conn = broker.connection(settings, start=False)  # looking must not start an embedded Redis
     conn.ping()
@@ -59,11 +61,15 @@ def _redis_and_processes(settings: Settings, body: dict) -> list[str]:
     names = [broker.queue_name(settings, purpose) for purpose in broker.QUEUE_NAMES]
     body["jobs"] = {name: Queue(name, connection=conn).count for name in names}
     problems = []
-    live, stale = [], []
+    live: list[tuple[BaseWorker, float]] = []
+    stale: list[tuple[BaseWorker, float | None]] = []
     for w in Worker.all(connection=conn):
         if set(w.queue_names()) & set(names):
             age = _seconds_since(w.last_heartbeat)
-            (live if age is not None and age <= WORKER_STALE_SECONDS else stale).append((w, age))
+            if age is not None and age <= WORKER_STALE_SECONDS:
+                live.append((w, age))
+            else:
+                stale.append((w, age))
     body["workers"] = {
         "count": len(live), "states": sorted(str(w.get_state()) for w, _ in live),
         "seconds_since_heartbeat": min((age for _, age in live), default=None),

@@ -5,18 +5,24 @@ import logging
 import os
 import socket
 from datetime import timedelta
+from typing import Any
 
+from redis import Redis
 from redis.exceptions import RedisError
 from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import or_, select, update
 
-from triage import broker, ingest, outbound, workflow
-from triage.config import load_settings
+from triage import broker
+from triage.config import Settings, load_settings
+from triage.core.locking import rows_changed
 from triage.db import session_factory, session_scope, utcnow
+from triage.intake import ingest
+from triage.intake.sources import KINDS
+from triage.intake.sources.results import SourceError
 from triage.models import Delivery, Source
-from triage.sources import KINDS, SourceError
+from triage.work import claims, outbound
 
 log = logging.getLogger(__name__)
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
@@ -27,12 +33,12 @@ def delivery_job_id(delivery_id: int) -> str:
     return f"delivery-{delivery_id}"
 
 
-def enqueue_delivery(settings, delivery_id: int):
+def enqueue_delivery(settings: Settings, delivery_id: int) -> Job:
     return broker.enqueue(settings, "ingest", process_delivery, delivery_id, job_id=delivery_job_id(delivery_id),
                           job_timeout=DELIVERY_JOB_TIMEOUT)
 
 
-def enqueue_deliveries(settings, delivery_ids: list[int]) -> bool:
+def enqueue_deliveries(settings: Settings, delivery_ids: list[int]) -> bool:
     """Enqueue stored deliveries; with Redis away they stay stored and the sweeper enqueues them later."""
     try:
         for delivery_id in delivery_ids:
@@ -43,15 +49,15 @@ def enqueue_deliveries(settings, delivery_ids: list[int]) -> bool:
     return True
 
 
-def process_delivery(delivery_id: int) -> dict | None:
+def process_delivery(delivery_id: int) -> dict[str, int] | None:
     """Store, tag and queue one delivery of posts (one transaction; a repeat does nothing)."""
-    from triage import learning
+    from triage.tagging.learning.versions import follow_active
 
     settings = load_settings()
     if _count_attempt(settings, delivery_id) is None:
         return None  # processed already (a repeat), or gone
     with session_scope(settings.database_url) as session:
-        learning.follow_active(session, settings.instance_path)  # a model trained on another host, too
+        follow_active(session, settings.instance_path)  # a model trained on another host, too
         result = ingest.process_delivery(session, delivery_id)
     if result is None:
         return None
@@ -59,7 +65,7 @@ def process_delivery(delivery_id: int) -> dict | None:
             "responses": result.responses, "set_aside": result.dead_letters}
 
 
-def _count_attempt(settings, delivery_id: int) -> int | None:
+def _count_attempt(settings: Settings, delivery_id: int) -> int | None:
     """Count this attempt before the work, in its own transaction, so one that crashes or times out counts too."""
     with session_scope(settings.database_url) as session:
         return session.execute(
@@ -71,12 +77,12 @@ def _count_attempt(settings, delivery_id: int) -> int | None:
 REPLY_RETRY = Retry(max=5, interval=[10, 60, 300, 900, 3600])
 
 
-def enqueue_response(settings, response_id: int, *, attempt: int = 0):
+def enqueue_response(settings: Settings, response_id: int, *, attempt: int = 0) -> Job:
     return broker.enqueue(settings, "replies", send_response, response_id, retry=REPLY_RETRY,
                           job_id=f"reply-{response_id}-{attempt}", job_timeout=60)
 
 
-def try_enqueue_response(settings, response_id: int, *, attempt: int = 0) -> bool:
+def try_enqueue_response(settings: Settings, response_id: int, *, attempt: int = 0) -> bool:
     """Enqueue a reply's delivery; with Redis away it stays 'pending' and visible, and Retry sends it later."""
     try:
         enqueue_response(settings, response_id, attempt=attempt)
@@ -105,10 +111,10 @@ def expire_claims() -> list[int]:
     """Release claims left idle longer than TRIAGE_CLAIM_IDLE_MINUTES (run every minute)."""
     settings = load_settings()
     with session_scope(settings.database_url) as session:
-        return workflow.expire_idle_claims(session, idle_minutes=settings.claim_idle_minutes)
+        return claims.expire_idle_claims(session, idle_minutes=settings.claim_idle_minutes)
 
 
-def poll_source(source_id: int) -> dict:
+def poll_source(source_id: int) -> dict[str, Any]:
     """Fetch what is new from one source, keep it as deliveries with the new cursor, then process them."""
     settings = load_settings()
     now = utcnow()
@@ -149,11 +155,9 @@ def schedule_polls() -> list[int]:
         ).all()
         for source_id, interval in due:
             # A conditional UPDATE claims the slot, so two schedulers never enqueue the same poll.
-            claimed = session.execute(
-                update(Source).where(Source.id == source_id,
-                                     or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now))
-                .values(next_poll_at=now + timedelta(seconds=interval))
-            ).rowcount
+            claimed = rows_changed(session, update(Source).where(
+                Source.id == source_id, or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now))
+                .values(next_poll_at=now + timedelta(seconds=interval)))
             if claimed:
                 enqueued.append(source_id)
     for source_id in enqueued:
@@ -174,7 +178,7 @@ def sweep(stale_seconds: int | None = None, started_timeout: int = DELIVERY_JOB_
     backlog larger than `limit` cannot starve the deliveries behind it; one tried MAX_ATTEMPTS times is given up
     and its posts set aside as dead letters for a lead.
     """
-    from triage import dead_letters
+    from triage.intake import dead_letters
 
     settings = load_settings()
     stale_seconds = settings.sweep_after_seconds if stale_seconds is None else stale_seconds
@@ -203,7 +207,7 @@ def sweep(stale_seconds: int | None = None, started_timeout: int = DELIVERY_JOB_
             job, status = None, None
         if status in WAITING:
             continue
-        if status == JobStatus.STARTED and not _lost(job, conn, started_timeout):
+        if job is not None and status == JobStatus.STARTED and not _lost(job, conn, started_timeout):
             continue  # still running, as far as anyone can tell
         if attempts >= MAX_ATTEMPTS:
             with session_scope(settings.database_url) as session:
@@ -233,7 +237,7 @@ def _last_failure(job: Job | None) -> str:
     return "the worker never finished this batch (killed, out of memory or timed out)"
 
 
-def _lost(job: Job, conn, started_timeout: int) -> bool:
+def _lost(job: Job, conn: Redis, started_timeout: int) -> bool:
     """A started job is lost when its worker is gone: a dead process on this host (seen at once), or no longer
     registered (`triage worker` beats every 10 s and its registration expires a minute after the last beat).
 
@@ -257,19 +261,19 @@ def _lost(job: Job, conn, started_timeout: int) -> bool:
     return bool(job.started_at and (utcnow() - job.started_at).total_seconds() >= started_timeout)
 
 
-def check_deadlines() -> dict:
+def check_deadlines() -> dict[str, Any]:
     """Raise priority as SLA deadlines near, flag breaches, escalate breached urgent items (run every minute)."""
-    from triage import sla
+    from triage.sla import check
 
     settings = load_settings()
     with session_scope(settings.database_url) as session:
-        return sla.check_deadlines(session).as_dict()
+        return check.check_deadlines(session).as_dict()
 
 
-def refresh_summaries() -> dict:
+def refresh_summaries() -> dict[str, Any]:
     """Rebuild the report summaries of days that changed (run every minute; a backfill carries on next run)."""
-    from triage import summaries
     from triage.db import session_factory
+    from triage.reporting import summaries
 
     settings = load_settings()
     return summaries.refresh(session_factory(settings.database_url)).as_dict()
@@ -279,25 +283,26 @@ RETRAIN_JOB_ID = "retrain-now"
 RETRAIN_JOB_TIMEOUT = 1800
 
 
-def retrain(force: bool = False) -> dict:
+def retrain(force: bool = False) -> dict[str, Any]:
     """Train a model on every stored label and make it active; unless `force`, only when labels came in since the
     active model was trained or the active model cannot be read (the hourly run)."""
-    from triage import learning
+    from triage.tagging.learning import versions
+    from triage.tagging.learning.store import active_model
 
     settings = load_settings()
     with session_scope(settings.database_url) as session:
-        learning.follow_active(session, settings.instance_path)
-        unreadable = learning.active_version(session) is not None and learning.active_model(
+        versions.follow_active(session, settings.instance_path)
+        unreadable = versions.active_version(session) is not None and active_model(
             settings.instance_path) is None  # e.g. written by an older triage: the rules are tagging meanwhile
-        if not force and not unreadable and not learning.labels_waiting(session):
+        if not force and not unreadable and not versions.labels_waiting(session):
             return {"trained": False, "reason": "no new labels since the active model"}
-        version, result = learning.train(session, settings)
+        version, result = versions.train(session, settings)
     if version is None:
         return {"trained": False, "reason": "; ".join(result.summary()), "labels": result.label_count}
     return {"trained": True, "version": version.id, "labels": result.label_count, "scores": result.scores}
 
 
-def retrain_job(settings) -> Job | None:
+def retrain_job(settings: Settings) -> Job | None:
     """The on-demand retrain job, while RQ still knows it."""
     try:
         return Job.fetch(f"{settings.queue_prefix}-{RETRAIN_JOB_ID}", connection=broker.connection(settings))
@@ -305,7 +310,7 @@ def retrain_job(settings) -> Job | None:
         return None
 
 
-def enqueue_retrain(settings) -> Job:
+def enqueue_retrain(settings: Settings) -> Job:
     """Retrain now (the model page's button); a job already waiting or running is returned instead of a second."""
     job = retrain_job(settings)
     if job is not None and job.get_status() in WAITING | {JobStatus.STARTED}:

@@ -11,7 +11,7 @@ from triage.models.mentions import (
     Response,
     SavedReply,
 )
-from triage.models.people import ApiToken, Team, User
+from triage.models.people import Team, User
 from triage.models.queues import Queue, RoutingRule, SlaPolicy
 from triage.models.sources import DeadLetter, Delivery, Source
 from triage.models.summaries import (
@@ -22,6 +22,7 @@ from triage.models.summaries import (
     ReportPeriod,
     ReportStale,
 )
+from triage.models.tokens import ApiToken
 
 __all__ = [
     "ApiToken", "Author", "Base", "Customer", "DeadLetter", "Delivery", "Event", "Label", "Mention", "ModelVersion",

@@ -6,16 +6,12 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from triage.core.vocabulary import ANSWERED, CLOSED, IRRELEVANT, NEW, OPEN, RESOLVED, SPAM, WORKABLE  # noqa: F401
 from triage.db import Base, UTCDateTime, utcnow
 from triage.models.people import User
 from triage.models.queues import Queue
 from triage.models.sources import Source
 
-# Mention states; the transitions between them live in triage/workflow.py. Who holds an item (the claim),
-# who owns it and whether it is escalated are separate from its state.
-NEW, OPEN, ANSWERED, RESOLVED, SPAM, IRRELEVANT = "new", "open", "answered", "resolved", "spam", "irrelevant"
-WORKABLE = (OPEN, ANSWERED)
-CLOSED = (RESOLVED, SPAM, IRRELEVANT)
 # Literal SQL for the ranking indexes' WHERE clauses: a query uses a partial index only when it repeats
 # the same terms with the same literals (SQLite cannot match a bound parameter against them).
 WORKABLE_WHERE = "status IN ('open', 'answered')"

@@ -4,32 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, abort, g, render_template, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
-from flask_login import AnonymousUserMixin, LoginManager
-from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from triage.config import Settings, instance_secret, load_settings
-from triage.db import session_factory
+from triage.web.context import csrf, limiter, login_manager
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES, STATIC = ROOT / "templates", ROOT / "static"
-
-
-class Anonymous(AnonymousUserMixin):
-    """Someone not logged in: no role, so every `can()` says no. (`login_required` lets OPTIONS through.)"""
-
-    role = None
-
-    def can(self, *roles: str) -> bool:
-        return False
-
-
-login_manager = LoginManager()
-login_manager.anonymous_user = Anonymous
-csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address)
+PACKAGE = Path(__file__).resolve().parents[1]  # templates and static files ship inside the package (and its wheel)
+TEMPLATES, STATIC = PACKAGE / "templates", PACKAGE / "static"
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -62,25 +43,21 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from triage.web import admin, api, auth, dead_letters, learning, pages, reports, tokens, work
+    from triage.web import api, api_mentions, auth, dead_letters, learning, pages, reports, tokens, work
+    from triage.web.admin import people, replies, routing, sources
 
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(work.bp)
-    app.register_blueprint(reports.bp)
-    app.register_blueprint(learning.bp)
-    app.register_blueprint(tokens.bp)
-    app.register_blueprint(dead_letters.bp)
-    csrf.exempt(api.bp)  # the API authenticates with bearer tokens, not cookies
+    for bp in (auth.bp, pages.bp, work.bp, reports.bp, learning.bp, tokens.bp, dead_letters.bp,
+               people.bp, replies.bp, routing.bp, sources.bp):
+        app.register_blueprint(bp)
+    for bp in (api.bp, api_mentions.bp):
+        app.register_blueprint(bp)
+        csrf.exempt(bp)  # the API authenticates with bearer tokens, not cookies
 
     @app.before_request
     def _refuse_nul() -> None:
         """A NUL character fits in no text column (PostgreSQL refuses it outright): refuse the request, clearly."""
         # The API's bodies are JSON, read by its views: parsing them as a form here would use them up.
-        form = request.form if not request.path.startswith("/api/") else {}
-        pairs = [*request.args.lists(), *(form.lists() if form else [])]
+        pairs = [*request.args.lists(), *(request.form.lists() if not request.path.startswith("/api/") else [])]
         texts = [request.path, *(k for k, _ in pairs), *(v for _, values in pairs for v in values)]
         if any("\x00" in t for t in texts):
             abort(400, "The request holds a NUL character (%00), which no field can take.")
@@ -95,7 +72,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         headlines = {400: "That request could not be used", 403: "Your role cannot do this",
                      404: "Nothing here", 405: "Not like that"}
         return render_template("error.html", code=exc.code, name=exc.name, description=exc.description,
-                               headline=headlines.get(exc.code, exc.name)), exc.code
+                               headline=headlines.get(exc.code or 500, exc.name)), exc.code
 
     @app.teardown_appcontext
     def _close_session(_exc) -> None:
@@ -114,26 +91,3 @@ def _limits_uri(settings: Settings) -> str:
 
     url = broker.redis_url(settings)
     return "redis+unix://" + url[len("unix://"):] if url.startswith("unix://") else url
-
-
-def db():
-    """The request's database session."""
-    if "db" not in g:
-        from flask import current_app
-
-        g.db = session_factory(current_app.config["TRIAGE"].database_url)()
-    return g.db
-
-
-def settings() -> Settings:
-    from flask import current_app
-
-    return current_app.config["TRIAGE"]
-
-
-@login_manager.user_loader
-def _load_user(alternative_id: str):
-    """Session and remember cookies carry "<id>:<generation>" (User.get_id); an ended generation logs nobody in."""
-    from triage.accounts import user_for_session
-
-    return user_for_session(db(), alternative_id)

@@ -7,8 +7,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from triage.accounts import authenticate, log_out
-from triage.web import db, limiter
+from triage.people.accounts import authenticate, log_out
+from triage.web.context import db, limiter
 from triage.web.navigation import safe_next
 
 bp = Blueprint("auth", __name__)

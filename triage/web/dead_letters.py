@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from triage import dead_letters
+from triage.core.errors import WorkflowError
+from triage.intake import dead_letters
 from triage.models import DeadLetter
-from triage.web import db, settings
-from triage.workflow import WorkflowError
+from triage.web.context import db, settings
 
 bp = Blueprint("dead_letters", __name__)
 

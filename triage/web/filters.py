@@ -30,7 +30,7 @@ def compact(number: int | None) -> str:
 
 def capped(number: int | None) -> str:
     """A count that stopped counting at the cap says so."""
-    from triage.queues import COUNT_CAP
+    from triage.work.queues import COUNT_CAP
 
     if number is None:
         return "0"
@@ -47,6 +47,6 @@ def register(app) -> None:
 
     # Every stored URL goes through this before it becomes an href: only http(s) pages, never javascript: or data:.
     app.jinja_env.filters["safe_url"] = safe_url
-    from triage.queues import UNSURE
+    from triage.work.queues import UNSURE
 
     app.jinja_env.globals["unsure"] = UNSURE  # tags less sure than this are marked "?" for a person to check

@@ -8,10 +8,11 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from redis.exceptions import RedisError
 
-from triage import learning
-from triage.db import utcnow
-from triage.models import Event
-from triage.web import db, settings
+from triage.tagging.learning import labels
+from triage.tagging.learning.examples import TASKS, LabelFileError, read_labels
+from triage.tagging.learning.overview import overview
+from triage.tagging.learning.versions import active_version, labels_waiting
+from triage.web.context import db, settings
 
 bp = Blueprint("learning", __name__)
 
@@ -23,7 +24,7 @@ def _leads_only():
         abort(403)
 
 
-def _job_state() -> dict:
+def _job_state() -> dict[str, str]:
     """The on-demand retrain job as the page shows it: state, and what it ended with."""
     from workers.jobs import retrain_job
 
@@ -31,17 +32,19 @@ def _job_state() -> dict:
         job = retrain_job(settings())
         if job is None:
             return {"state": "idle"}
-        state = job.get_status()
+        status = job.get_status()
     except (RedisError, OSError):
         return {"state": "unknown", "message": "The job queue (Redis) is not answering."}
-    state = getattr(state, "value", state) or "idle"
+    state: str = getattr(status, "value", status) or "idle"
     out = {"state": state}
     if state == "finished":
         result = job.return_value() or {}
         out["message"] = (f"Done: learned model v{result['version']} is active." if result.get("trained")
                           else f"Done, no new model: {result.get('reason', 'not enough labels')}.")
     elif state == "failed":
-        out["message"] = "Failed: " + ((job.latest_result().exc_string or "").strip().splitlines() or ["?"])[-1]
+        latest = job.latest_result()
+        out["message"] = "Failed: " + (((latest.exc_string if latest else None) or "").strip().splitlines()
+                                       or ["?"])[-1]
     elif state in ("queued", "scheduled", "deferred"):
         out["message"] = "Waiting for a worker…"
     elif state == "started":
@@ -55,18 +58,17 @@ class LabelsForm(FlaskForm):
 
 @bp.get("/model")
 def model():
-    from triage.queues import IS_WORKABLE, capped_count, unsure_tags
+    from triage.work.queues import IS_WORKABLE, capped_count, unsure_tags
 
-    return render_template("model.html", o=learning.overview(db(), settings()), job=_job_state(), form=LabelsForm(),
+    return render_template("model.html", o=overview(db(), settings()), job=_job_state(), form=LabelsForm(),
                            unsure_open=capped_count(db(), IS_WORKABLE, unsure_tags()))
 
 
 @bp.get("/model/status")
 def status():
     """What the page polls while a retrain runs."""
-    active = learning.active_version(db())
-    return jsonify(job=_job_state(), active_version=active.id if active else None,
-                   waiting=learning.labels_waiting(db()))
+    active = active_version(db())
+    return jsonify(job=_job_state(), active_version=active.id if active else None, waiting=labels_waiting(db()))
 
 
 @bp.post("/model/retrain")
@@ -94,17 +96,14 @@ def import_labels():
     upload = form.file.data
     name = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1][:120] or "upload"  # shown and audited
     try:
-        examples = learning.read_labels(upload.stream, name)
-    except learning.LabelFileError as exc:
+        examples = read_labels(upload.stream, name)
+    except LabelFileError as exc:
         flash(f"{exc}. Nothing was imported.", "error")
         return redirect(url_for("learning.model"), 303)
     session = db()
-    now = utcnow()
-    learning.import_labels(session, examples, user_id=current_user.id, now=now)
-    per_task = {task: sum(getattr(e, task) is not None for e in examples) for task in learning.TASKS}
-    session.add(Event(mention_id=None, actor_id=current_user.id, action="imported labels", to_state=name,
-                      detail={"labels": len(examples), **per_task}, created_at=now))
+    labels.import_labels(session, current_user, examples, name=name)
     session.commit()
+    per_task = {task: sum(getattr(e, task) is not None for e in examples) for task in TASKS}
     what = ", ".join(f"{n:,} {task}" for task, n in per_task.items() if n)
     try:
         enqueue_retrain(settings())

@@ -36,7 +36,7 @@ def is_app_path(target: str | None) -> bool:
 
 def safe_next(target: str | None, default: str) -> str:
     """The `next` to redirect to when it is a path of this app, else `default`."""
-    return target if is_app_path(target) else default
+    return target if target is not None and is_app_path(target) else default
 
 
 def safe_url(value: str | None) -> str:

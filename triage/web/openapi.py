@@ -1,16 +1,21 @@
 """The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json.
 
-It promises only what the code does: the types and bounds `api.Fields` and `api._limit` enforce, every status an
+It promises only what the code does: the types and bounds `api_fields` enforces (`Fields`, `limit`), every status an
 operation can answer, and the error body. `tests/test_api_fuzz.py` holds the running app to it with schemathesis.
+It reads the bounds, never the views: `api.py` serves it.
 """
 from __future__ import annotations
 
-from triage.classifier import INTENTS, SENTIMENTS
+from typing import Any
+
 from triage.db import MAX_ROW_ID
+from triage.intake.posts import MAX_FOLLOWERS, MAX_TEXT_CHARS
 from triage.models.mentions import ANSWERED, IRRELEVANT, NEW, OPEN, RESOLVED, SPAM
-from triage.posts import MAX_FOLLOWERS, MAX_TEXT_CHARS
-from triage.web.api import DEFAULT_LIMIT, MAX_ITEMS, MAX_LIMIT
-from triage.workflow import NOTE_LIMIT
+from triage.tagging.classifier import INTENTS, SENTIMENTS
+from triage.web.api_fields import DEFAULT_LIMIT, MAX_ITEMS, MAX_LIMIT
+from triage.work.replies import NOTE_LIMIT
+
+Schema = dict[str, Any]  # a piece of the JSON document
 
 ERRORS = {code: {"$ref": f"#/components/responses/{name}"} for code, name in (
     ("400", "BadRequest"), ("401", "Unauthorized"), ("403", "Forbidden"), ("404", "NotFound"),
@@ -32,29 +37,29 @@ QUEUE_NAME = {"name": "name", "in": "path", "required": True, "schema": STR,
               "description": "the queue's short name (see GET /api/v1/queues)"}
 
 
-def _obj(*, required: tuple[str, ...] | None = None, closed: bool = True, **props) -> dict:
+def _obj(*, required: tuple[str, ...] | None = None, closed: bool = True, **props: Any) -> Schema:
     """An object schema; every property is required unless `required` names the ones that are."""
-    schema = {"type": "object", "properties": props, "required": list(props if required is None else required)}
+    schema: Schema = {"type": "object", "properties": props, "required": list(props if required is None else required)}
     if closed:
         schema["additionalProperties"] = False
     return schema
 
 
-def _body(schema: dict, description: str) -> dict:
+def _body(schema: Schema, description: str) -> Schema:
     return {"required": True, "description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _op(summary: str, *, ok: tuple[str, str, dict | None], errors: tuple[str, ...] = ("401", "403", "404"),
-        body: dict | None = None, params: tuple[dict, ...] = (MENTION_ID,), description: str | None = None,
-        extra: dict | None = None) -> dict:
+def _op(summary: str, *, ok: tuple[str, str, Schema | None], errors: tuple[str, ...] = ("401", "403", "404"),
+        body: Schema | None = None, params: tuple[Schema, ...] = (MENTION_ID,), description: str | None = None,
+        extra: Schema | None = None) -> Schema:
     code, text, schema = ok
-    responses = {code: {"description": text, **({"content": {"application/json": {"schema": schema}}}
+    responses: Schema = {code: {"description": text, **({"content": {"application/json": {"schema": schema}}}
                                                  if schema is not None else {})}}
     responses.update(extra or {})
     # Every operation: a NUL character anywhere is 400, a bad token 401, a token scoped out of it 403, and past
     # the rate limit 429.
     responses.update({c: ERRORS[c] for c in sorted({"400", "401", "403", "429", *errors})})
-    op = {"summary": summary, "responses": responses, "parameters": list(params)}
+    op: Schema = {"summary": summary, "responses": responses, "parameters": list(params)}
     if description:
         op["description"] = description
     if body is not None:
@@ -62,10 +67,10 @@ def _op(summary: str, *, ok: tuple[str, str, dict | None], errors: tuple[str, ..
     return op
 
 
-def _schemas() -> dict:
+def _schemas() -> Schema:
     author = _obj(id=INT, handle=STR, name=NULLABLE_STR, followers={"type": ["integer", "null"]})
     account = _obj(id=INT, network=STR, handle=STR, name=NULLABLE_STR)
-    mention_props = {
+    mention_props: Schema = {
         "id": INT, "network": STR, "external_id": STR, "text": STR,
         "url": {"type": ["string", "null"], "description": "the post on its network, as the source gave it; "
                 "only http(s) addresses are safe to open"},
@@ -90,7 +95,7 @@ def _schemas() -> dict:
     event["required"] = [r.rstrip("_") for r in event["required"]]
     reply = _obj(id=INT, text=STR, origin=STR, delivery_status={"enum": ["pending", "sent", "failed", "manual"]},
                  sent_at=WHEN, by=NULLABLE_STR, url=NULLABLE_STR, last_error=NULLABLE_STR)
-    detail_props = {**mention_props, "events": {"type": "array", "items": event},
+    detail_props: Schema = {**mention_props, "events": {"type": "array", "items": event},
                     "responses": {"type": "array", "items": reply},
                     "linked_accounts": {"type": "array", "items": account,
                                         "description": "the author's other accounts, linked as the same person"},
@@ -117,8 +122,8 @@ def _schemas() -> dict:
     }
 
 
-def _responses() -> dict:
-    def refusal(text: str) -> dict:
+def _responses() -> Schema:
+    def refusal(text: str) -> Schema:
         return {"description": text, "content": {"application/json": {"schema": ERROR_BODY}}}
 
     return {
@@ -151,7 +156,7 @@ Refusals answer with a JSON body `{"error": "..."}` and the status that says why
 `Retry-After`."""
 
 
-def document() -> dict:
+def document() -> Schema:
     m = "/api/v1/mentions/{id}"
     mention_ok = ("200", "The mention, with its events and replies", MENTION_DETAIL)
     act = ("401", "403", "404", "409")  # a transition: who may, which mention, and whether its state allows it

@@ -1,21 +1,28 @@
 """Pages people work in."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import hashlib
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import generate_csrf
 from flask_wtf.file import FileField, FileRequired
+from markupsafe import Markup
 from sqlalchemy import func, select
+from werkzeug.http import quote_etag, unquote_etag
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from triage import queues as queue_reads
+from triage.core.errors import WorkflowError
 from triage.db import session_factory
-from triage.dead_letters import open_letters
-from triage.defaults import ensure_source
-from triage.importer import ImportFileError, import_stream
+from triage.intake.dead_letters import open_letters
+from triage.intake.importer import ImportFileError, import_stream
+from triage.intake.source_settings import prepare_import_source
 from triage.models import Delivery, Source
-from triage.web import db, settings
+from triage.web.context import db, settings
+from triage.work import queues as queue_reads
 
 bp = Blueprint("pages", __name__)
 
@@ -25,7 +32,32 @@ def index():
     return redirect(url_for("pages.queues"))
 
 
-def _queue_board(selected: str | None = None):
+def live_etag(html: str, *key: object) -> str:
+    """The (weak) ETag of a live region's HTML as this user sees it under `key`, the query that chose it.
+
+    Made from the HTML itself, so a 304 can never hide a change, "12 s ago" turning "16 s ago" included. The one
+    part left out is this request's CSRF token: it is signed afresh every second, but the token already in the
+    page is as good for the same session, and the user's id is in the tag.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (current_user.id, current_user.role, *key):
+        digest.update(f"{part!r}\0".encode())
+    digest.update(html.replace(generate_csrf(), "").encode())
+    return quote_etag(digest.hexdigest(), weak=True)  # weak: equal up to the CSRF token, not byte for byte
+
+
+def live_fragment(html: str, *key: object) -> Response:
+    """A live region's HTML, or 304 Not Modified when the browser's If-None-Match says it shows exactly that."""
+    etag = live_etag(html, *key)
+    shown = request.if_none_match.contains_weak(unquote_etag(etag)[0])
+    response = Response(status=304) if shown else make_response(html)
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.vary.add("Cookie")
+    return response
+
+
+def _queue_board(selected: str | None = None) -> dict[str, Any]:
     session = db()
     all_queues = queue_reads.all_queues(session)
     counts = queue_reads.counts(session)
@@ -39,16 +71,19 @@ def _queue_board(selected: str | None = None):
 @bp.get("/queues")
 @bp.get("/queues/<slug>")
 @login_required
-def queues(slug: str | None = None):
-    return render_template("queues.html", **_queue_board(slug))
+def queues(slug: str | None = None) -> str:
+    board = _queue_board(slug)
+    html = render_template("_board.html", **board)
+    return render_template("queues.html", board_html=Markup(html), board_etag=live_etag(html, slug),
+                           **board)
 
 
 @bp.get("/queues/fragment")
 @bp.get("/queues/<slug>/fragment")
 @login_required
-def queues_fragment(slug: str | None = None):
-    """The board alone, which the page fetches every few seconds to stay live."""
-    return render_template("_board.html", **_queue_board(slug))
+def queues_fragment(slug: str | None = None) -> Response:
+    """The board alone, which the page fetches every few seconds to stay live (304 while it is unchanged)."""
+    return live_fragment(render_template("_board.html", **_queue_board(slug)), slug)
 
 
 class ImportForm(FlaskForm):
@@ -84,11 +119,14 @@ def sources():
 def _import_upload(form: ImportForm):
     from workers.jobs import enqueue_deliveries
 
-    handles = [h.strip().lstrip("@").lower() for h in (form.brand_handles.data or "").split(",") if h.strip()]
     session = db()
-    source = ensure_source(session, form.source.data.strip(), "import")
-    if handles:
-        source.brand_handles = sorted(set(source.brand_handles or []) | set(handles))
+    try:  # a new source or new brand handles are settings changes: audited, as `triage import` does
+        source = prepare_import_source(session, current_user, form.source.data.strip(),
+                                       brand_handles=form.brand_handles.data or "")
+    except WorkflowError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("pages.sources"))
     session.commit()
     upload = form.file.data
     try:

@@ -1,25 +1,32 @@
 """Reports, the items behind each figure, CSV exports, the audit log and the service-level settings.
 
-Thin views: they parse the request, call triage.reports / triage.sla, and render or stream.
+Thin views: they parse the request, call triage.reporting (reports, items, exports, audit_log) and triage.sla,
+and render or stream.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from functools import lru_cache
 from typing import NoReturn
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from triage import charts, reports, sla
-from triage.audit import ACTIONS
-from triage.classifier import INTENTS, SENTIMENTS
+from triage.core.audit import ACTIONS
+from triage.core.errors import WorkflowError
 from triage.db import session_factory, utcnow
 from triage.models import Queue, SlaPolicy, Team, User
-from triage.web import db, settings
-from triage.workflow import WorkflowError
+from triage.reporting import audit_log, charts, exports, items, reports
+from triage.reporting.filters import DIMENSION_NAMES, DIMENSIONS, NONE, QUICK_RANGES, Filters, ReportError, position
+from triage.sla import clock, deadlines
+from triage.sla import settings as sla_settings
+from triage.tagging.classifier import INTENTS, SENTIMENTS
+from triage.web.context import db, settings
 
 bp = Blueprint("reports", __name__)
 AUDIT_PAGE = 100
@@ -29,7 +36,7 @@ ITEMS_PAGE = 100
 @bp.app_template_global("sla_status")
 def _sla_status(mention):
     """The deadline to watch on an item, for the time-left badge (templates/_sla.html)."""
-    return sla.status(mention)
+    return deadlines.status(mention)
 
 
 def _require(*roles: str) -> None:
@@ -37,16 +44,16 @@ def _require(*roles: str) -> None:
         abort(403)
 
 
-def _refuse(exc: reports.ReportError) -> NoReturn:
+def _refuse(exc: ReportError) -> NoReturn:
     """A filter or range that cannot be answered: the error page says why (400)."""
     message = str(exc)
     abort(400, message[:1].upper() + message[1:] + ".")
 
 
-def _filters() -> reports.Filters:
+def _filters() -> Filters:
     try:
-        return reports.Filters.parse(request.args)
-    except reports.ReportError as exc:
+        return Filters.parse(request.args)
+    except ReportError as exc:
         _refuse(exc)
 
 
@@ -67,7 +74,7 @@ class _Links:
     A long range links thousands of figures; joining a prepared query string keeps that cheap.
     """
 
-    def __init__(self, f: reports.Filters):
+    def __init__(self, f: Filters):
         self.f = f
         self.base = f.report_args()
         self.prefix = url_for("reports.report_items") + "?" + urlencode(self.base)
@@ -86,7 +93,7 @@ def _pair(name: str, value: str) -> str:
     return "&" + urlencode({name: value})
 
 
-def _charts(f: reports.Filters, data: dict, link: _Links) -> dict:
+def _charts(f: Filters, data: dict, link: _Links) -> dict:
     """The page's SVG charts; every point and bar links to the items behind it."""
     days = f.days()
     labels = [d.strftime("%d %b") for d in days]
@@ -122,20 +129,20 @@ def report():
     f = _filters()
     try:
         data = reports.report(db(), f)
-    except reports.ReportError as exc:
+    except ReportError as exc:
         flash(str(exc), "error")
         return redirect(url_for("reports.report"))
     finally:
         db().rollback()  # read-only; ends the transaction that carried the report's settings
     today = utcnow().date()
-    networks = sorted({r["value"] for r in data["by"]["network"] if r["value"] != reports.NONE}
+    networks = sorted({r["value"] for r in data["by"]["network"] if r["value"] != NONE}
                       | ({f.network} if f.network else set()))
     link = _Links(f)
     return render_template("reports.html", f=f, data=data, charts=_charts(f, data, link), choices=_choices(),
-                           networks=networks, dimensions=reports.DIMENSIONS, names=reports.DIMENSION_NAMES,
+                           networks=networks, dimensions=DIMENSIONS, names=DIMENSION_NAMES,
                            link=link, duration=charts.duration, today=today,
                            quick=[(days, f.report_args(since=today - timedelta(days=days - 1), until=today))
-                                  for days in reports.QUICK_RANGES])
+                                  for days in QUICK_RANGES])
 
 
 @bp.get("/reports/items")
@@ -145,17 +152,17 @@ def report_items():
     f = _filters()
     session = db()
     try:
-        after = reports.position(request.args["after"], "after") if request.args.get("after") else None
-        rows = list(reports.items(session, f, limit=ITEMS_PAGE + 1, after=after))
-        total = reports.count_items(session, f)
-    except reports.ReportError as exc:
+        after = position(request.args["after"], "after") if request.args.get("after") else None
+        rows = list(items.items(session, f, limit=ITEMS_PAGE + 1, after=after))
+        total = items.count_items(session, f)
+    except ReportError as exc:
         _refuse(exc)
     finally:
         session.rollback()
     more = len(rows) > ITEMS_PAGE
     rows = rows[:ITEMS_PAGE]
     next_args = ({**f.args(), "after": f"{rows[-1]['posted_at'].isoformat()}_{rows[-1]['id']}"} if more else None)
-    return render_template("report_items.html", f=f, rows=rows, total=total, words=reports.describe(f),
+    return render_template("report_items.html", f=f, rows=rows, total=total, words=items.describe(f),
                            next_args=next_args, duration=charts.duration)
 
 
@@ -184,31 +191,31 @@ def export(table: str):
     stamp = f"{f.since}_{f.until}"
     if table == "items":
         try:
-            reports.count_items(db(), f)  # a bad filter is refused now, not halfway through the download
-        except reports.ReportError as exc:
+            items.count_items(db(), f)  # a bad filter is refused now, not halfway through the download
+        except ReportError as exc:
             _refuse(exc)
         finally:
             db().rollback()
-        return _streamed_csv(lambda session: reports.items_csv(session, f), f"triage-items-{stamp}.csv")
-    if table not in reports.TABLES:
+        return _streamed_csv(lambda session: exports.items_csv(session, f), f"triage-items-{stamp}.csv")
+    if table not in exports.TABLES:
         abort(404)
     try:
         data = reports.report(db(), f)
-    except reports.ReportError as exc:
+    except ReportError as exc:
         _refuse(exc)
     finally:
         db().rollback()
-    header, rows = reports.table_rows(data, table)
-    return _csv("".join(reports.csv_lines(header, rows)), f"triage-{table}-{stamp}.csv")
+    header, rows = exports.table_rows(data, table)
+    return _csv("".join(exports.csv_lines(header, rows)), f"triage-{table}-{stamp}.csv")
 
 
 # ------------------------------------------------------------------------------------------- audit log
 
 
-def _audit_filters() -> reports.AuditFilters:
+def _audit_filters() -> audit_log.AuditFilters:
     try:
-        return reports.AuditFilters.parse(request.args)
-    except reports.ReportError as exc:
+        return audit_log.AuditFilters.parse(request.args)
+    except ReportError as exc:
         _refuse(exc)
 
 
@@ -219,7 +226,7 @@ def audit():
     _require("supervisor", "lead")
     a = _audit_filters()
     session = db()
-    rows = list(reports.audit_events(session, a, limit=AUDIT_PAGE + 1))
+    rows = list(audit_log.audit_events(session, a, limit=AUDIT_PAGE + 1))
     more = len(rows) > AUDIT_PAGE
     rows = rows[:AUDIT_PAGE]
     next_args = ({**a.args(), "before": f"{rows[-1]['created_at'].isoformat()}_{rows[-1]['id']}"} if more else None)
@@ -233,7 +240,7 @@ def audit():
 def audit_csv():
     _require("supervisor", "lead")
     a = _audit_filters()
-    return _streamed_csv(lambda session: reports.audit_csv(session, a), f"triage-audit-{utcnow():%Y%m%d-%H%M}.csv")
+    return _streamed_csv(lambda session: audit_log.audit_csv(session, a), f"triage-audit-{utcnow():%Y%m%d-%H%M}.csv")
 
 
 # ------------------------------------------------------------------------------------------ service levels
@@ -248,19 +255,19 @@ def sla_policies():
     teams = session.scalars(select(Team).order_by(Team.name)).all()
     members = dict(session.execute(select(User.team_id, func.count()).group_by(User.team_id)).all())
     return render_template("sla_policies.html", policies=policies, teams=teams, members=members,
-                           intents=INTENTS, days=sla.DAYS, timezones=sla.timezones(),
+                           intents=INTENTS, days=clock.DAYS, timezones=clock.timezones(),
                            next_position=max((p.position for p in policies), default=-1) + 1,
                            can_edit=current_user.can("lead"))
 
 
-def _save(action) -> Response:
+def _save(action: Callable[[Session], str]) -> ResponseReturnValue:
     _require("lead")
     session = db()
     try:
         message = action(session)
         session.commit()
         flash(message, "info")
-    except (sla.SlaError, WorkflowError) as exc:
+    except (clock.SlaError, WorkflowError) as exc:
         session.rollback()
         flash(str(exc), "error")
     return redirect(url_for("reports.sla_policies"))
@@ -271,7 +278,7 @@ def _save(action) -> Response:
 @login_required
 def save_policy(policy_id: int | None = None):
     def save(session):
-        policy = sla.save_policy(session, current_user, request.form.to_dict(), policy_id)
+        policy = sla_settings.save_policy(session, current_user, request.form.to_dict(), policy_id)
         return f"Saved “{policy.name}”. It applies to mentions that arrive from now on."
 
     return _save(save)
@@ -281,7 +288,7 @@ def save_policy(policy_id: int | None = None):
 @login_required
 def delete_policy(policy_id: int):
     def delete(session):
-        sla.delete_policy(session, current_user, policy_id)
+        sla_settings.delete_policy(session, current_user, policy_id)
         return "Policy deleted. Mentions that arrive from now on no longer get it."
 
     return _save(delete)
@@ -295,11 +302,11 @@ def save_team(team_id: int):
     def save(session):
         hours = None
         if not form.get("around_the_clock"):
-            hours = {day: [form.get(f"{day}_opens"), form.get(f"{day}_closes")] for day in sla.DAYS
+            hours = {day: [form.get(f"{day}_opens"), form.get(f"{day}_closes")] for day in clock.DAYS
                      if form.get(f"{day}_opens") or form.get(f"{day}_closes")}
-        team = sla.save_team_hours(session, current_user, team_id, timezone=form.get("timezone", ""), hours=hours,
-                                   holidays=sla.parse_holidays(form.get("holidays", "")),
-                                   escalate_breached_urgent=bool(form.get("escalate_breached_urgent")))
+        team = sla_settings.save_team_hours(session, current_user, team_id, timezone=form.get("timezone", ""),
+                                            hours=hours, holidays=clock.parse_holidays(form.get("holidays", "")),
+                                            escalate_breached_urgent=bool(form.get("escalate_breached_urgent")))
         return f"Saved {team.name}'s hours. Due times of mentions that arrive from now on follow them."
 
     return _save(save)

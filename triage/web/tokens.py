@@ -1,14 +1,14 @@
-"""API tokens in the browser: create one (shown once), see them all, revoke one. Rules in `triage.accounts`."""
+"""API tokens in the browser: create one (shown once), see them all, revoke one. Rules in `triage.people.accounts`."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from triage import accounts
-from triage.accounts import AccountError
 from triage.models import Source, User
-from triage.web import db
+from triage.people import accounts
+from triage.people.accounts import AccountError
+from triage.web.context import db
 
 bp = Blueprint("tokens", __name__)
 SCOPES = ("all", "read-only", "source")

@@ -1,17 +1,24 @@
 """Working the queues: lists with filters, "Next", the item page and its actions. Thin shells over workflow."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Response as HttpResponse  # triage.models has a Response: a reply
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import func, select, update
 
-from triage import customers, outbound, presence, workflow
-from triage import queues as reads
-from triage.classifier import INTENTS, SENTIMENTS
+from triage.core import errors, vocabulary
 from triage.db import MAX_ROW_ID, utcnow
 from triage.models import Mention, Notification, Queue, Response, SavedReply, User
-from triage.web import db, settings
+from triage.people import customers
+from triage.tagging.classifier import INTENTS, SENTIMENTS
+from triage.web.context import db, settings
 from triage.web.navigation import safe_next
+from triage.web.pages import live_etag, live_fragment
+from triage.work import claims, corrections, escalation, outbound, presence, replies
+from triage.work import queues as reads
 
 bp = Blueprint("work", __name__)
 
@@ -22,7 +29,7 @@ def _form_ids(name: str) -> list[int]:
             if v.isascii() and v.isdigit() and len(v) <= len(str(MAX_ROW_ID)) and int(v) <= MAX_ROW_ID]
 
 
-def _filters() -> dict:
+def _filters() -> dict[str, str]:
     return {k: request.args.get(k, "").strip() for k in reads.FILTERS if request.args.get(k, "").strip()}
 
 
@@ -33,7 +40,7 @@ def _page() -> int:
     return int(raw)
 
 
-def _list_context():
+def _list_context() -> dict[str, Any]:
     view = request.args.get("view", "all")
     if view not in reads.VIEWS:
         abort(404, f"There is no view “{view[:40]}”; the views are {', '.join(reads.VIEWS)}.")
@@ -54,16 +61,31 @@ def _workers(session) -> list[User]:
                                 .order_by(User.display_name)))
 
 
+def _work_page(status: int = 200) -> tuple[str, int]:
+    """The work list; its rows are the fragment the page polls, rendered once here with their ETag."""
+    ctx = _list_context()
+    html = render_template("_work_rows.html", **ctx)
+    return render_template("work.html", rows_html=Markup(html), rows_etag=live_etag(html, *_list_key(ctx)),
+                           **ctx), status
+
+
+def _list_key(ctx: dict[str, Any]) -> tuple[object, ...]:
+    """What chose the rows: the view, the page and the filters (the ETag's key)."""
+    return ctx["view"], ctx["listing"].page, sorted(ctx["filters"].items())
+
+
 @bp.get("/work")
 @login_required
 def work_list():
-    return render_template("work.html", **_list_context())
+    return _work_page()
 
 
 @bp.get("/work/fragment")
 @login_required
-def work_fragment():
-    return render_template("_work_rows.html", **_list_context())
+def work_fragment() -> HttpResponse:
+    """The rows alone, which the page fetches every few seconds to stay live (304 while they are unchanged)."""
+    ctx = _list_context()
+    return live_fragment(render_template("_work_rows.html", **ctx), *_list_key(ctx))
 
 
 @bp.post("/queues/<slug>/next")
@@ -74,9 +96,9 @@ def claim_next(slug: str):
     if queue is None:
         abort(404)
     try:
-        mention = workflow.claim_next(session, queue.id, current_user)
+        mention = claims.claim_next(session, queue.id, current_user)
         session.commit()
-    except workflow.WorkflowError as exc:
+    except errors.WorkflowError as exc:
         session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("pages.queues", slug=slug)), exc.status
@@ -94,12 +116,12 @@ def _item_page(mention_id: int, status: int = 200):
     ctx = reads.context(session, mention)
     saved = list(session.scalars(select(SavedReply).order_by(
         (SavedReply.intent == mention.intent).desc(), SavedReply.uses.desc(), SavedReply.title)))
-    filled = {s.id: workflow.fill_placeholders(s.body, mention, current_user) for s in saved}
+    filled = {s.id: replies.fill_placeholders(s.body, mention, current_user) for s in saved}
     others = presence.seen(settings(), mention.id, current_user.username, current_user.display_name)
     return render_template(
         "item.html", m=mention, ctx=ctx, saved_replies=saved, filled=filled, viewers=others,
-        targets=workflow.escalation_targets(session, current_user), people=_workers(session),
-        reply_limit=workflow.reply_limit(mention.network), intents=INTENTS, sentiments=SENTIMENTS,
+        targets=escalation.escalation_targets(session, current_user), people=_workers(session),
+        reply_limit=vocabulary.reply_limit(mention.network), intents=INTENTS, sentiments=SENTIMENTS,
         idle_minutes=settings().claim_idle_minutes,
     ), status
 
@@ -118,7 +140,7 @@ def _act(mention_id: int, action, success, after=None):
         session.commit()
         if after is not None:
             after(result)
-    except workflow.WorkflowError as exc:
+    except errors.WorkflowError as exc:
         session.rollback()
         if exc.status == 404 and session.get(Mention, mention_id) is None:
             abort(404, str(exc))
@@ -131,21 +153,21 @@ def _act(mention_id: int, action, success, after=None):
 @bp.post("/mentions/<int:mention_id>/claim")
 @login_required
 def claim(mention_id: int):
-    return _act(mention_id, lambda s: workflow.claim(s, mention_id, current_user,
+    return _act(mention_id, lambda s: claims.claim(s, mention_id, current_user,
                                                     idle_minutes=settings().claim_idle_minutes), "You hold it now.")
 
 
 @bp.post("/mentions/<int:mention_id>/release")
 @login_required
 def release(mention_id: int):
-    return _act(mention_id, lambda s: workflow.release(s, mention_id, current_user), "Released.")
+    return _act(mention_id, lambda s: claims.release(s, mention_id, current_user), "Released.")
 
 
 @bp.post("/mentions/<int:mention_id>/reply")
 @login_required
 def reply(mention_id: int):
     saved_id = request.form.get("saved_reply_id", type=int)
-    return _act(mention_id, lambda s: workflow.reply(s, mention_id, current_user, request.form.get("text", ""),
+    return _act(mention_id, lambda s: replies.reply(s, mention_id, current_user, request.form.get("text", ""),
                                                      saved_reply_id=saved_id),
                 "Reply saved; it is being sent.", after=lambda r: _enqueue_quietly(r.id))
 
@@ -168,7 +190,7 @@ def retry_response(mention_id: int, response_id: int):
 @bp.post("/mentions/<int:mention_id>/escalate")
 @login_required
 def escalate(mention_id: int):
-    return _act(mention_id, lambda s: workflow.escalate(s, mention_id, current_user, request.form.get("to", ""),
+    return _act(mention_id, lambda s: escalation.escalate(s, mention_id, current_user, request.form.get("to", ""),
                                                         request.form.get("reason", "")),
                 lambda m: "Escalated" + (f" to {m.escalated_to.display_name}." if m.escalated_to else "."))
 
@@ -176,7 +198,7 @@ def escalate(mention_id: int):
 @bp.post("/mentions/<int:mention_id>/assign")
 @login_required
 def assign(mention_id: int):
-    return _act(mention_id, lambda s: workflow.assign(s, [mention_id], current_user, request.form.get("user", "")),
+    return _act(mention_id, lambda s: escalation.assign(s, [mention_id], current_user, request.form.get("user", "")),
                 "Assigned.")
 
 
@@ -186,12 +208,12 @@ def assign_many():
     ids = _form_ids("mention")
     session = db()
     try:
-        result = workflow.assign(session, ids, current_user, request.form.get("user", ""))
+        result = escalation.assign(session, ids, current_user, request.form.get("user", ""))
         session.commit()
-    except workflow.WorkflowError as exc:
+    except errors.WorkflowError as exc:
         session.rollback()
         flash(str(exc), "error")
-        return render_template("work.html", **_list_context()), exc.status
+        return _work_page(exc.status)
     flash(f"Assigned {len(result.assigned)} mention{'s' if len(result.assigned) != 1 else ''}."
           + (f" Skipped {len(result.skipped)}: " + "; ".join(f"#{i} {why}" for i, why in result.skipped.items())
              if result.skipped else ""), "info")
@@ -201,39 +223,39 @@ def assign_many():
 @bp.post("/mentions/<int:mention_id>/resolve")
 @login_required
 def resolve(mention_id: int):
-    return _act(mention_id, lambda s: workflow.resolve(s, mention_id, current_user), "Resolved.")
+    return _act(mention_id, lambda s: replies.resolve(s, mention_id, current_user), "Resolved.")
 
 
 @bp.post("/mentions/<int:mention_id>/reopen")
 @login_required
 def reopen(mention_id: int):
-    return _act(mention_id, lambda s: workflow.reopen(s, mention_id, current_user), "Reopened.")
+    return _act(mention_id, lambda s: replies.reopen(s, mention_id, current_user), "Reopened.")
 
 
 @bp.post("/mentions/<int:mention_id>/spam")
 @login_required
 def spam(mention_id: int):
-    return _act(mention_id, lambda s: workflow.mark_spam(s, mention_id, current_user), "Marked as spam.")
+    return _act(mention_id, lambda s: replies.mark_spam(s, mention_id, current_user), "Marked as spam.")
 
 
 @bp.post("/mentions/<int:mention_id>/irrelevant")
 @login_required
 def irrelevant(mention_id: int):
-    return _act(mention_id, lambda s: workflow.mark_irrelevant(s, mention_id, current_user),
+    return _act(mention_id, lambda s: replies.mark_irrelevant(s, mention_id, current_user),
                 "Marked as not relevant.")
 
 
 @bp.post("/mentions/<int:mention_id>/notes")
 @login_required
 def note(mention_id: int):
-    return _act(mention_id, lambda s: workflow.add_note(s, mention_id, current_user, request.form.get("text", "")),
+    return _act(mention_id, lambda s: replies.add_note(s, mention_id, current_user, request.form.get("text", "")),
                 "Note added.")
 
 
 @bp.post("/mentions/<int:mention_id>/relabel")
 @login_required
 def relabel(mention_id: int):
-    return _act(mention_id, lambda s: workflow.relabel(s, mention_id, current_user,
+    return _act(mention_id, lambda s: corrections.relabel(s, mention_id, current_user,
                                                        sentiment=request.form.get("sentiment") or None,
                                                        intent=request.form.get("intent") or None),
                 lambda m: "Thanks: the correction is saved and the classifier will learn from it. "

@@ -1,0 +1,1 @@
+"""What supervisors read: reports, their daily summaries, and server-rendered charts."""

@@ -1,0 +1,3 @@
+"""Where a mention goes and how urgent it is: priority with reasons, routing rules, queue and rule settings,
+placement.
+"""
