@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import _csrf, record
 from tests.factories import queued_mentions
 from triage.intake.source_settings import ensure_source
+from triage.intake.sources import connectable
 from triage.models import DeadLetter, Queue, Response, RoutingRule, SavedReply, SlaPolicy, Team
 from triage.people import accounts
 
@@ -111,6 +112,10 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "sources.source_update": {"POST": LEADS},
     "sources.source_pause": {"POST": LEADS},
     "sources.source_resume": {"POST": LEADS},
+    "sources.source_connect": {"GET": LEADS},
+    "sources.source_connect_save": {"POST": LEADS},
+    "sources.source_account": {"POST": LEADS},
+    "sources.source_disconnect": {"POST": LEADS},
     # Dead letters: listed on the Sources page for everyone; leads retry or discard them
     "dead_letters.show": {"GET": LOGGED_IN},
     "dead_letters.retry": {"POST": LEADS},
@@ -221,6 +226,7 @@ class World:
             "queue_id": row(self.queues, "queue"), "rule_id": row(self.rules, "rule"),
             "reply_id": row(self.replies, "reply"), "policy_id": row(self.policies, "policy"),
             "source_id": self.source.id, "letter_id": row(self.letters, "letter"), "token_id": self.revoke_id,
+            "kind": connectable()[0].kind,
         }
 
 

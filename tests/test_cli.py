@@ -169,6 +169,9 @@ FRESH_INSTANCE_ARGS = {
     "source add-rss": ["source", "add-rss", "Feed", "https://example.com/feed.xml"],
     "source list": ["source", "list"],
     "source dead-letters": ["source", "dead-letters"],
+    "source connect": ["source", "connect", "mastodon", "--name", "Social", "--set", "access_token=tok"],
+    "source disconnect": ["source", "disconnect", "Social"],
+    "source rotate-key": ["source", "rotate-key"],
 }
 RUNS_UNTIL_STOPPED = {"worker", "cron"}  # run as processes, so a missing check shows as a timeout, not a hang
 

@@ -227,3 +227,85 @@ def test_a_handle_is_measured_after_lowering(db, make_source):
         assert "author" in str(exc)
     else:
         raise AssertionError("a handle longer than its column passed the door")
+
+
+def test_network_data_and_engagement_are_stored_and_counts_refreshed_on_a_second_sighting(db, make_source):
+    from datetime import UTC, datetime
+
+    source = make_source()
+    first = record(id="eng-1", network_data={"uri": "at://did:plc:x/app.bsky.feed.post/1", "cid": "bafy",
+                                             "root": {"uri": "at://r", "cid": "c"}},
+                   engagement={"replies": 1, "likes": 3, "score": -2})
+    receipt = ingest.receive(db, source, [first, record(id="eng-2")])
+    db.commit()
+    early = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
+    ingest.process_delivery(db, receipt.delivery_ids[0], now=early)
+    db.commit()
+    mention = db.scalar(select(Mention).where(Mention.external_id == "eng-1"))
+    assert mention.network_data == first["network_data"]
+    assert mention.engagement == {"replies": 1, "likes": 3, "score": -2} and mention.engagement_seen_at == early
+    plain = db.scalar(select(Mention).where(Mention.external_id == "eng-2"))
+    assert plain.network_data is None and plain.engagement is None and plain.engagement_seen_at is None
+    assert db.scalar(select(func.count()).select_from(Mention).where(Mention.engagement.is_(None))) == 1  # SQL NULL
+
+    later = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    again = ingest.receive(db, source, [
+        {**first, "text": "edited text", "engagement": {"replies": 4, "likes": 9, "reposts": 1}},
+        record(id="eng-2", engagement={"likes": 1}),
+    ])
+    db.commit()
+    result = ingest.process_delivery(db, again.delivery_ids[0], now=later)
+    db.commit()
+    db.expire_all()
+    assert result.stored == 0 and result.duplicates == 2
+    mention, plain = (db.scalar(select(Mention).where(Mention.external_id == i)) for i in ("eng-1", "eng-2"))
+    assert mention.engagement == {"replies": 4, "likes": 9, "reposts": 1} and mention.engagement_seen_at == later
+    assert mention.text != "edited text" and mention.network_data == first["network_data"]  # the rest is kept
+    assert plain.engagement == {"likes": 1} and plain.engagement_seen_at == later
+
+    quiet = ingest.receive(db, source, [{k: v for k, v in first.items() if k != "engagement"}])
+    db.commit()
+    ingest.process_delivery(db, quiet.delivery_ids[0], now=datetime(2026, 11, 20, 13, 0, tzinfo=UTC))
+    db.commit()
+    db.expire_all()
+    mention = db.scalar(select(Mention).where(Mention.external_id == "eng-1"))
+    assert mention.engagement["likes"] == 9 and mention.engagement_seen_at == later  # no counts: nothing to refresh
+
+
+def test_the_door_round_trips_network_data_and_engagement():
+    from triage.intake.posts import parse_post
+
+    raw = record(id="rt-1", network_data={"visibility": "unlisted", "ids": [1, 2]},
+                 engagement={"replies": "2", "reposts": 0, "likes": 5.0, "quotes": 1, "score": -(2**63)})
+    post = parse_post(raw)
+    assert post.engagement == {"replies": 2, "reposts": 0, "likes": 5, "quotes": 1, "score": -(2**63)}
+    assert parse_post(post.to_record()) == post
+    assert post.to_record()["network_data"] == {"visibility": "unlisted", "ids": [1, 2]}
+    assert "engagement" not in parse_post(record(engagement={"likes": None})).to_record()
+
+
+def test_the_door_refuses_bad_network_data_and_engagement_by_field():
+    import pytest
+
+    from triage.intake.posts import PostError, parse_post
+
+    deep = {"a": {"b": {"c": {"d": {"e": 1}}}}}
+    bad = [
+        ({"network_data": ["not", "an", "object"]}, "field 'network_data' must be a JSON object"),
+        ({"network_data": {"blob": "x" * 5000}}, "field 'network_data' is 5,011 bytes as JSON, more than the 4,096"),
+        ({"network_data": deep}, "field 'network_data' nests more than 4 levels deep"),
+        ({"network_data": {1: "x"}}, "field 'network_data' must have text keys only"),
+        ({"network_data": {"x": float("nan")}}, "field 'network_data' holds a value JSON cannot carry"),
+        ({"engagement": [1, 2]}, "field 'engagement' must be a JSON object of counts"),
+        ({"engagement": {"views": 3}}, "field 'engagement' has unknown counts views"),
+        ({"engagement": {"likes": -1}}, "engagement.likes must not be negative"),
+        ({"engagement": {"likes": 1.5}}, "engagement.likes must be a whole number"),
+        ({"engagement": {"likes": True}}, "engagement.likes must be a whole number, not true/false"),
+        ({"engagement": {"replies": 2**63}}, "engagement.replies is more than"),
+        ({"engagement": {"score": -(2**63) - 1}}, "engagement.score is too small"),
+    ]
+    for overrides, message in bad:
+        with pytest.raises(PostError) as refused:
+            parse_post(record(**overrides))
+        assert message in str(refused.value), (overrides, str(refused.value))
+    assert parse_post(record(network_data={"a": {"b": {"c": {"d": 1}}}})).network_data  # four levels: fine

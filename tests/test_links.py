@@ -76,7 +76,7 @@ def test_the_item_page_links_no_script_url(client, db, login, url):
     page = client.get(f"/mentions/{mention.id}").get_data(as_text=True)
     assert "to be posted by hand" in page  # the reply is shown, without a link
     assert not [h for h in _hrefs(page) if not h.startswith(("/", "#", "http://", "https://"))], _hrefs(page)
-    assert "view on x" not in page and "open the post" not in page
+    assert "view on X" not in page and "open the post" not in page
 
 
 def test_the_item_page_links_a_web_url_and_its_manual_reply(client, db, login):
@@ -88,7 +88,7 @@ def test_the_item_page_links_a_web_url_and_its_manual_reply(client, db, login):
     db.commit()
     page = client.get(f"/mentions/{mention.id}").get_data(as_text=True)
     assert _hrefs(page).count("https://x.com/dana_w/status/1861") == 2
-    assert "view on x" in page and "open the post" in page
+    assert "view on X" in page and "open the post" in page
 
 
 def _token(client, path: str) -> str:

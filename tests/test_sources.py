@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from triage.intake.posts import parse_post
-from triage.intake.sources import KINDS, demo, rss
+from triage.intake.sources import CONNECTORS, demo, rss
 from triage.intake.sources.results import FetchResult, SourceError
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -141,8 +141,9 @@ ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
 """
 
 
-def test_registry_names_both_kinds() -> None:
-    assert KINDS == {"demo": demo.fetch, "rss": rss.fetch}
+def test_registry_finds_the_demo_and_the_feed_connectors() -> None:
+    assert CONNECTORS["demo"] is demo.CONNECTOR and CONNECTORS["rss"] is rss.CONNECTOR
+    assert (rss.CONNECTOR.polled, rss.CONNECTOR.reply_limit, rss.CONNECTOR.min_interval) == (True, None, 30)
 
 
 def test_rss_entries_are_mapped_oldest_first(server: FeedServer) -> None:

@@ -280,4 +280,6 @@ def worker_env(settings: Settings) -> dict[str, str]:
     env["TRIAGE_DATABASE_URL"] = settings.database_url
     env["TRIAGE_INSTANCE_PATH"] = str(settings.instance_path)
     env["TRIAGE_QUEUE_PREFIX"] = settings.queue_prefix
+    if settings.secret_key:  # connected accounts' credentials are sealed with a key derived from it
+        env["TRIAGE_SECRET_KEY"] = settings.secret_key
     return env

@@ -37,6 +37,10 @@ class Settings:
     api_limit: str = "600 per minute"  # API requests per token (per client address without one)
     secure_cookies: bool = False  # set when served over HTTPS
     min_labels_per_class: int = 20  # below this many labels in a class, a task is tagged by the rules, not learned
+    # Fernet key sealing connected accounts' secrets (else one derived from the secret key), and keys they may
+    # still be sealed with (after a rotation): see triage/core/secrets.py.
+    credentials_key: str = ""
+    credentials_old_keys: tuple[str, ...] = ()
     demo: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -63,6 +67,8 @@ def load_settings(**overrides: Any) -> Settings:
         api_limit=_env("API_LIMIT", "600 per minute"),
         secure_cookies=_env("SECURE_COOKIES", "0") in ("1", "true", "yes"),
         min_labels_per_class=int(_env("MIN_LABELS_PER_CLASS", "20")),
+        credentials_key=_env("CREDENTIALS_KEY", ""),
+        credentials_old_keys=tuple(k.strip() for k in _env("CREDENTIALS_OLD_KEYS", "").split(",") if k.strip()),
         demo=_env("DEMO", "1") not in ("0", "false", "no"),
     )
     return replace(settings, **overrides)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis
@@ -19,7 +19,9 @@ from triage.config import Settings, load_settings
 from triage.core.locking import rows_changed
 from triage.db import session_factory, session_scope, utcnow
 from triage.intake import ingest
-from triage.intake.sources import KINDS
+from triage.intake.connections import sealed_cursor, source_config, source_cursor
+from triage.intake.sources import connector, polled_kinds
+from triage.intake.sources.base import RateLimited
 from triage.intake.sources.results import SourceError
 from triage.models import Delivery, Source
 from triage.work import claims, outbound
@@ -97,7 +99,7 @@ def send_response(response_id: int) -> str:
     settings = load_settings()
     session = session_factory(settings.database_url)()
     try:
-        status = outbound.deliver(session, response_id)
+        status = outbound.deliver(session, response_id, settings)
         session.commit()
         return status
     except outbound.DeliveryError:
@@ -114,24 +116,62 @@ def expire_claims() -> list[int]:
         return claims.expire_idle_claims(session, idle_minutes=settings.claim_idle_minutes)
 
 
+MAX_BACKOFF = 3600  # a failing source is tried at least hourly (or at its own interval, if longer)
+
+
+def _retry_delay(source: Source, now: datetime) -> int:
+    """Seconds until a failed source is tried again: twice the interval, doubling while the failures go on.
+
+    A source failing now failed last time too when its last error is newer than its last good run; the gap
+    since that error is the delay it was given then.
+    """
+    interval = max(source.interval_seconds, 1)
+    ceiling = max(MAX_BACKOFF, interval)
+    failing = source.last_error_at is not None and (source.last_run_at is None
+                                                    or source.last_error_at > source.last_run_at)
+    previous = (now - source.last_error_at).total_seconds() if failing and source.last_error_at else 0
+    return int(min(ceiling, max(2 * interval, 2 * previous)))
+
+
+def _clock(when: datetime) -> str:
+    """"14:05 (UTC)" today, "2026-12-02 14:05 (UTC)" another day."""
+    return when.strftime("%H:%M (UTC)" if when.date() == utcnow().date() else "%Y-%m-%d %H:%M (UTC)")
+
+
 def poll_source(source_id: int) -> dict[str, Any]:
-    """Fetch what is new from one source, keep it as deliveries with the new cursor, then process them."""
+    """Fetch what is new from one source through its connector, keep it as deliveries with the new cursor (one
+    transaction: nothing fetched is lost, nothing is fetched twice), then process them.
+
+    A network that says wait (RateLimited) is next polled when it says; any other failure keeps the cursor, is
+    shown on the source in words and tried again later, backing off while it goes on. `last_run_at` is the last
+    poll that got through.
+    """
     settings = load_settings()
     now = utcnow()
     with session_scope(settings.database_url) as session:
         source = session.get(Source, source_id)
-        if source is None or not source.enabled or source.kind not in KINDS:
+        found = connector(source.kind) if source is not None else None
+        if source is None or found is None or not found.polled or not source.enabled:
             return {"source": source_id, "skipped": True}
         try:
-            fetched = KINDS[source.kind](dict(source.config), dict(source.cursor or {}))
+            fetched = found.fetch(source_config(settings, source), source_cursor(settings, source))
+        except RateLimited as exc:
+            until = exc.until if exc.until.tzinfo else exc.until.replace(tzinfo=UTC)
+            until = max(until.astimezone(UTC), now)
+            source.next_poll_at, source.last_error_at = until, now
+            source.last_error = f"rate-limited until {_clock(until)}"
+            log.warning("source %s is rate-limited until %s: %s", source.name, until, exc)
+            return {"source": source_id, "rate_limited_until": until.isoformat()}
         except SourceError as exc:
-            source.last_error, source.last_error_at, source.last_run_at = str(exc), now, now
-            log.warning("source %s failed: %s", source.name, exc)
-            return {"source": source_id, "error": str(exc)}
+            delay = _retry_delay(source, now)
+            source.last_error, source.last_error_at = str(exc)[:2000], now
+            source.next_poll_at = now + timedelta(seconds=delay)
+            log.warning("source %s failed (next try in %d s): %s", source.name, delay, exc)
+            return {"source": source_id, "error": str(exc), "retry_in": delay}
         receipt = ingest.receive(session, source, [p.to_record() for p in fetched.posts],
                                  batch_size=settings.batch_size)
         # The cursor moves in the same transaction that keeps the posts: a crash repeats both or neither.
-        source.cursor = fetched.cursor
+        source.cursor = sealed_cursor(settings, found, fetched.cursor)
         source.last_run_at = now
         errors = fetched.errors + [e["error"] for e in receipt.errors]
         source.last_error = "; ".join(errors)[:2000] if errors else None
@@ -150,11 +190,12 @@ def schedule_polls() -> list[int]:
     with session_scope(settings.database_url) as session:
         due = session.execute(
             select(Source.id, Source.interval_seconds).where(
-                Source.enabled.is_(True), Source.kind.in_(list(KINDS)),
+                Source.enabled.is_(True), Source.kind.in_(polled_kinds()),
                 or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now))
         ).all()
         for source_id, interval in due:
-            # A conditional UPDATE claims the slot, so two schedulers never enqueue the same poll.
+            # A conditional UPDATE claims the slot, so two schedulers never enqueue the same poll. The poll itself
+            # moves next_poll_at further when the network says wait or the source keeps failing.
             claimed = rows_changed(session, update(Source).where(
                 Source.id == source_id, or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now))
                 .values(next_poll_at=now + timedelta(seconds=interval)))

@@ -168,3 +168,82 @@ def source_dead_letters() -> None:
             click.echo(f"{d.id:>6}  {d.source.name:<24} {str(post_id)[:40]:<40} {d.error}")
         if not letters:
             click.echo("no dead letters: every post that arrived was stored")
+
+
+def _pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    """`--set key=value` options as a dict; a malformed one is named by position, never echoed (it may be a secret)."""
+    values: dict[str, str] = {}
+    for number, pair in enumerate(pairs, start=1):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"--set number {number} is not key=value")
+        values[key.strip()] = value
+    return values
+
+
+@source.command(name="connect")
+@click.argument("kind")
+@click.option("--name", required=True, help="Name of the new source.")
+@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE",
+              help="One of the network's settings, e.g. --set instance_url=https://mastodon.social. Repeatable; "
+                   "a secret left out is asked for (hidden) when run at a terminal.")
+@click.option("--every", "interval", type=int, default=None, help="Seconds between polls (default: 300).")
+def source_connect(kind: str, name: str, pairs: tuple[str, ...], interval: int | None) -> None:
+    """Connect a network account (mastodon, bluesky, reddit, ...) as a source, once the network accepts it."""
+    from triage.core.errors import WorkflowError
+    from triage.db import session_scope
+    from triage.intake import connections
+    from triage.intake.sources import connector
+
+    settings = checked_settings()
+    values = _pairs(pairs)
+    network = connector(kind)
+    if network is not None and sys.stdin.isatty():
+        for f in network.fields:
+            if f.secret and f.required and not values.get(f.name):
+                values[f.name] = click.prompt(f.label, hide_input=True)
+    try:
+        with session_scope(settings.database_url) as session:
+            src = connections.connect_account(session, settings, None, kind, name, values, interval=interval)
+            account, every = dict(src.account or {}), src.interval_seconds
+    except WorkflowError as exc:
+        raise click.ClickException(str(exc)) from None
+    shown = " ".join(str(p) for p in (account.get("display_name"), account.get("url")) if p)
+    click.echo(f"source '{name}' is connected to the account {account.get('handle')}" + (f" ({shown})" if shown else "")
+               + f", polled every {every} s")
+
+
+@source.command(name="disconnect")
+@click.argument("name")
+def source_disconnect(name: str) -> None:
+    """Stop using a connected account: its source is paused and its credentials wiped."""
+    from triage.core.errors import WorkflowError
+    from triage.db import session_scope
+    from triage.intake import connections
+    from triage.models import Source
+
+    settings = checked_settings()
+    try:
+        with session_scope(settings.database_url) as session:
+            src = session.scalar(select(Source).where(func.lower(Source.name) == name.strip().lower()))
+            if src is None:
+                raise click.ClickException(f"there is no source called '{name}'")
+            connections.disconnect_account(session, settings, None, src.id)
+    except WorkflowError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"source '{name}' is disconnected: paused, its credentials wiped")
+
+
+@source.command(name="rotate-key")
+def source_rotate_key() -> None:
+    """Seal every stored credential again with the current key (then old keys can be dropped)."""
+    from triage.core import secrets
+    from triage.db import session_scope
+
+    settings = checked_settings()
+    try:
+        with session_scope(settings.database_url) as session:
+            count = secrets.rotate(session, settings)
+    except secrets.CredentialsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{count:,} credentials sealed again with the current key")

@@ -15,11 +15,13 @@ CLOSED = (RESOLVED, SPAM, IRRELEVANT)
 
 # A network's name as sources, posts and rules spell it: lower case, short, no spaces.
 NETWORK_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
-REPLY_LIMITS = {"x": 280, "twitter": 280, "bluesky": 300, "mastodon": 500, "threads": 500, "instagram": 2200,
-                "tiktok": 2200, "facebook": 8000, "linkedin": 1250, "reddit": 10000, "youtube": 10000}
+# Reply limits of networks without a connector, for their imported and pushed posts; a connected network's limit
+# is its connector's (`triage.intake.sources.reply_limit` asks there first).
+REPLY_LIMITS = {"x": 280, "twitter": 280, "threads": 500, "instagram": 2200, "tiktok": 2200, "facebook": 8000,
+                "linkedin": 1250, "youtube": 10000}
 DEFAULT_REPLY_LIMIT = 5000
 
 
 def reply_limit(network: str) -> int:
-    """The longest reply the network takes (characters)."""
+    """The longest reply a network without a connector takes (characters)."""
     return REPLY_LIMITS.get(network, DEFAULT_REPLY_LIMIT)

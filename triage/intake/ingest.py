@@ -220,7 +220,7 @@ def upsert_authors(session: Session, posts: list[Post], *, now: datetime) -> dic
 
 def store_mentions(session: Session, source: Source, delivery_id: int | None, posts: list[Post], *,
                    now: datetime) -> list[int]:
-    """Insert posts not seen before on their network; returns the ids of the new mentions only."""
+    """Insert posts not seen before on their network, refresh the counts of the others; returns the new ids only."""
     unique: dict[tuple[str, str], Post] = {}
     for post in posts:
         unique.setdefault((post.network, post.external_id), post)
@@ -234,11 +234,19 @@ def store_mentions(session: Session, source: Source, delivery_id: int | None, po
             "in_reply_to": p.in_reply_to, "language": p.language,
             "posted_at": p.posted_at or now, "posted_at_known": p.posted_at is not None, "ingested_at": now,
             "status": NEW, "priority": 0, "cues": [], "priority_reasons": [],
+            "network_data": p.network_data, "engagement": p.engagement,
+            "engagement_seen_at": now if p.engagement is not None else None,
         }
         for p in unique.values()
     ]
-    session.connection().execute(
-        _insert(session, Mention.__table__).on_conflict_do_nothing(index_elements=["network", "external_id"]), rows)
+    # A post seen again keeps everything it had; only the network's counts (when this sighting has them) move on.
+    stmt = _insert(session, Mention.__table__)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["network", "external_id"],
+        set_={"engagement": stmt.excluded.engagement, "engagement_seen_at": stmt.excluded.engagement_seen_at},
+        where=stmt.excluded.engagement.is_not(None),
+    )
+    session.connection().execute(stmt, rows)
     # The new ones are exactly those carrying this delivery's id: a duplicate kept the delivery it came with.
     return list(session.scalars(select(Mention.id).where(Mention.delivery_id == delivery_id,
                                                          Mention.tagged_at.is_(None))))

@@ -5,6 +5,7 @@ Every way in (demo, RSS, file import, push API) turns its raw records into `Post
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 import unicodedata
@@ -25,6 +26,10 @@ MAX_FOLLOWERS = 2**63 - 1  # a signed 64-bit column on every backend
 EARLIEST_POST = datetime(1990, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)
 REQUIRED_FIELDS = ("id", "network", "text", "author")
+MAX_NETWORK_DATA_BYTES = 4096  # what a connector keeps to reply: ids and a few flags, never a copy of the post
+MAX_NETWORK_DATA_DEPTH = 4  # the object itself is level 1
+ENGAGEMENT_KEYS = ("replies", "reposts", "likes", "quotes", "score")
+MAX_COUNT, MIN_SCORE = 2**63 - 1, -(2**63)  # signed 64-bit, as every JSON reader here keeps integers
 _CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")
 
 
@@ -44,6 +49,10 @@ class Post:
     url: str | None = None
     in_reply_to: str | None = None
     language: str | None = None
+    # What a connector keeps to answer the post (e.g. Bluesky's uri + cid and thread root, Mastodon's visibility).
+    network_data: dict[str, Any] | None = None
+    # The network's counts as last seen: replies, reposts, likes, score (whole numbers, refreshed on each sighting).
+    engagement: dict[str, int] | None = None
 
     def to_record(self) -> dict[str, Any]:
         """The post as a JSON-ready dict in the import format (inverse of `parse_post`)."""
@@ -139,6 +148,64 @@ def _http_url(record: dict[str, Any]) -> str | None:
     return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
+def _depth(value: Any) -> int:
+    """How deeply objects and lists nest in `value`: a scalar is 0, {"a": 1} is 1."""
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _string_keys(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _string_keys(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_string_keys(v) for v in value)
+    return True
+
+
+def _network_data(record: dict[str, Any]) -> dict[str, Any] | None:
+    """What the connector keeps to answer the post: a small JSON object (<= 4 KB, nested at most 4 deep)."""
+    value = record.get("network_data")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise PostError("field 'network_data' must be a JSON object")
+    if not _string_keys(value):
+        raise PostError("field 'network_data' must have text keys only")
+    if _depth(value) > MAX_NETWORK_DATA_DEPTH:
+        raise PostError(f"field 'network_data' nests more than {MAX_NETWORK_DATA_DEPTH} levels deep")
+    try:
+        size = len(json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8"))
+    except (TypeError, ValueError, UnicodeEncodeError):
+        raise PostError("field 'network_data' holds a value JSON cannot carry (numbers, text, true/false, "
+                        "null, lists and objects only)") from None
+    if size > MAX_NETWORK_DATA_BYTES:
+        raise PostError(f"field 'network_data' is {size:,} bytes as JSON, more than the {MAX_NETWORK_DATA_BYTES:,} "
+                        "allowed")
+    return value or None
+
+
+def _engagement(record: dict[str, Any]) -> dict[str, int] | None:
+    """The network's counts: replies, reposts, likes, quotes (whole numbers >= 0) and score (may be negative).
+
+    A count given as null is one the network did not say, and is left out.
+    """
+    value = record.get("engagement")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise PostError("field 'engagement' must be a JSON object of counts")
+    unknown = sorted(str(k)[:40] for k in value if k not in ENGAGEMENT_KEYS)
+    if unknown:
+        raise PostError(f"field 'engagement' has unknown counts {', '.join(unknown)} (known: "
+                        f"{', '.join(ENGAGEMENT_KEYS)})")
+    counts = {key: _whole_number(f"engagement.{key}", count, MIN_SCORE if key == "score" else 0, MAX_COUNT)
+              for key, count in value.items() if count is not None}
+    return counts or None
+
+
 def parse_datetime(value: Any, *, now: datetime | None = None) -> datetime:
     """ISO 8601 (a trailing Z allowed) to an aware UTC datetime between 1990 and a day from now.
 
@@ -200,4 +267,6 @@ def parse_post(record: Any, *, default_network: str | None = None) -> Post:
         url=_http_url(record),
         in_reply_to=_string(record, "in_reply_to"),
         language=_string(record, "language", limit=16),
+        network_data=_network_data(record),
+        engagement=_engagement(record),
     )

@@ -1,9 +1,10 @@
-"""Changing a source's settings: add an RSS feed, edit, pause, resume, set the brand's handles.
+"""Changing a source's settings: add an RSS feed, connect a network account, edit, pause, resume, set handles.
 
 One function per change, shared by the web forms and the `triage` command: each checks the role (leads and
 admins; `actor=None` is the operator at the console), validates with the one set of rules below, changes the
 source and writes its audit event in the caller's transaction (caller commits). A feed URL goes into the log
-without any user name, password or query string, which may carry a key.
+without any user name, password or query string, which may carry a key; a connected account's secrets are
+sealed (`triage.core.secrets`) and only their names are ever logged.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from triage.core.errors import Invalid, NotFound
 from triage.core.roles import LEADS, require
 from triage.core.vocabulary import NETWORK_RE
 from triage.intake.posts import clean_text
+from triage.intake.sources import connector
 from triage.models import Source, User
 
 HANDLE_RE = re.compile(r"[\w.@-]{1,200}")
@@ -30,7 +32,7 @@ DEFAULT_INTERVAL = 300
 API_SOURCE = "API"  # where a push without ?source= lands
 
 
-def _require_lead(actor: User | None) -> None:
+def require_lead(actor: User | None) -> None:
     require(actor, LEADS, "change sources")
 
 
@@ -54,20 +56,29 @@ def check_interval(raw: int | str | None, kind: str) -> int:
     except ValueError:
         raise Invalid(f"Seconds between polls must be a whole number, not “{text[:40]}”.") from None
     lo = MIN_RSS_INTERVAL if kind == "rss" else MIN_INTERVAL
+    network = connector(kind)
+    if network is not None and network.connectable:
+        lo = max(lo, network.min_interval)  # the network's own limit: faster polls would be refused
     if not lo <= value <= MAX_INTERVAL:
         raise Invalid(f"Seconds between polls must be between {lo:,} and {MAX_INTERVAL:,}.")
     return value
 
 
-def check_feed_url(raw: str | None) -> str:
+def check_feed_url(raw: str | None, label: str = "Feed URL") -> str:
+    """An http(s) URL naming a host: a feed's, or (`label`) a connected account's setting such as its server."""
     url = clean_text(raw or "")
     if not url:
-        raise Invalid("Feed URL is empty.")
+        raise Invalid(f"{label} is empty.")
     if len(url) > MAX_URL:
-        raise Invalid(f"Feed URL is too long: {len(url):,} characters, at most {MAX_URL:,}.")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
-        raise Invalid("The feed URL must start with http:// or https:// and name a host.")
+        raise Invalid(f"{label} is too long: {len(url):,} characters, at most {MAX_URL:,}.")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # an unclosed [ in the host
+        host = None
+    if parts.scheme not in ("http", "https") or not host or any(c.isspace() for c in url):
+        raise Invalid(f"{'The feed URL' if label == 'Feed URL' else label} must start with http:// or https:// and "
+                      "name a host.")
     return url
 
 
@@ -91,7 +102,7 @@ def check_name(session: Session, raw: str | None, source_id: int | None = None) 
     return name
 
 
-def _logged_url(url: str | None) -> str | None:
+def logged_url(url: str | None) -> str | None:
     """The feed URL as the audit log keeps it: no user name, password, query or fragment."""
     if not url:
         return url
@@ -100,7 +111,7 @@ def _logged_url(url: str | None) -> str | None:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def _settings(source: Source) -> dict[str, Any]:
+def settings_of(source: Source) -> dict[str, Any]:
     config = source.config or {}
     out: dict[str, Any] = {"name": source.name, "enabled": source.enabled,
                            "brand_handles": list(source.brand_handles or [])}
@@ -109,19 +120,19 @@ def _settings(source: Source) -> dict[str, Any]:
     if "network" in config:
         out["network"] = config["network"]
     if source.kind == "rss":
-        out["url"] = _logged_url(config.get("url"))
+        out["url"] = logged_url(config.get("url"))
     return out
 
 
-def _record(session: Session, actor: User | None, action: str, source: Source, before: dict[str, Any],
+def record_change(session: Session, actor: User | None, action: str, source: Source, before: dict[str, Any],
             what: str) -> None:
-    after = _settings(source)
+    after = settings_of(source)
     changed = {k: after[k] for k in after if before.get(k) != after[k]}
     audit.record(session, actor, action, f"source “{source.name}”: {what}", source_id=source.id,
                  before={k: before.get(k) for k in changed}, after=changed)
 
 
-def _get(session: Session, source_id: int) -> Source:
+def get_source(session: Session, source_id: int) -> Source:
     source = session.get(Source, source_id)
     if source is None:
         raise NotFound(f"there is no source {source_id}")
@@ -145,25 +156,25 @@ def api_source(session: Session, actor: User | None, name: str = API_SOURCE, *,
     source = session.scalar(select(Source).where(func.lower(Source.name) == name.strip().lower()))
     if source is not None:
         return source
-    _require_lead(actor)
+    require_lead(actor)
     source = Source(kind="api", name=check_name(session, name), config={}, cursor={})
     session.add(source)
     session.flush()
     audit.record(session, actor, "source added", f"source “{source.name}”: added by the first push through the API",
-                 now=now, source_id=source.id, before={}, after=_settings(source))
+                 now=now, source_id=source.id, before={}, after=settings_of(source))
     return source
 
 
 def add_rss_source(session: Session, actor: User | None, name: str, url: str, *, network: str | None = "rss",
                    interval: int | str | None = DEFAULT_INTERVAL, brand_handles: str | Iterable[str] = ()) -> Source:
     """A new feed to poll (leads, admins, the operator)."""
-    _require_lead(actor)
+    require_lead(actor)
     source = Source(kind="rss", name=check_name(session, name), cursor={},
                     config={"url": check_feed_url(url), "network": check_network(network)},
                     interval_seconds=check_interval(interval, "rss"), brand_handles=clean_handles(brand_handles))
     session.add(source)
     session.flush()
-    _record(session, actor, "source added", source, {}, f"RSS feed polled every {source.interval_seconds} s")
+    record_change(session, actor, "source added", source, {}, f"RSS feed polled every {source.interval_seconds} s")
     return source
 
 
@@ -171,9 +182,9 @@ def update_source(session: Session, actor: User | None, source_id: int, *, name:
                   brand_handles: str | Iterable[str], interval: int | str | None = None, url: str | None = None,
                   network: str | None = None) -> Source:
     """Rename a source, set its handles and (polled ones) its interval, (feeds) its URL and network."""
-    _require_lead(actor)
-    source = _get(session, source_id)
-    before = _settings(source)
+    require_lead(actor)
+    source = get_source(session, source_id)
+    before = settings_of(source)
     new_name, handles = check_name(session, name, source_id), clean_handles(brand_handles)
     new_interval = check_interval(interval, source.kind) if source.polled else None
     if source.kind == "rss":
@@ -186,7 +197,7 @@ def update_source(session: Session, actor: User | None, source_id: int, *, name:
     if new_interval is not None:
         source.interval_seconds = new_interval
     session.flush()
-    _record(session, actor, "source changed", source, before, _what_changed(before, _settings(source)))
+    record_change(session, actor, "source changed", source, before, _what_changed(before, settings_of(source)))
     return source
 
 
@@ -197,32 +208,36 @@ def _what_changed(before: dict[str, Any], after: dict[str, Any]) -> str:
 
 def pause_source(session: Session, actor: User | None, source_id: int) -> Source:
     """Stop polling a source until it is resumed."""
-    _require_lead(actor)
-    source = _get(session, source_id)
-    before = _settings(source)
+    require_lead(actor)
+    source = get_source(session, source_id)
+    before = settings_of(source)
     source.enabled = False
-    _record(session, actor, "source paused", source, before, "paused")
+    record_change(session, actor, "source paused", source, before, "paused")
     return source
 
 
 def resume_source(session: Session, actor: User | None, source_id: int) -> Source:
     """Poll a paused source again, at once rather than after a whole interval."""
-    _require_lead(actor)
-    source = _get(session, source_id)
-    before = _settings(source)
+    require_lead(actor)
+    source = get_source(session, source_id)
+    network = connector(source.kind)
+    if network is not None and network.connectable and any(
+            f.secret and f.required and not (source.config or {}).get(f.name) for f in network.fields):
+        raise Invalid(f"Source “{source.name}” was disconnected: connect its {network.label} account again first.")
+    before = settings_of(source)
     source.enabled, source.next_poll_at = True, None
-    _record(session, actor, "source resumed", source, before, "resumed")
+    record_change(session, actor, "source resumed", source, before, "resumed")
     return source
 
 
 def prepare_import_source(session: Session, actor: User | None, name: str, *,
                           brand_handles: str | Iterable[str] = (), network: str | None = None) -> Source:
     """The source an import lands in, created if new; handles given are added, a network given is the default."""
-    _require_lead(actor)
+    require_lead(actor)
     handles, network = clean_handles(brand_handles), check_network(network) if network else None
     source = session.scalar(select(Source).where(Source.name == name))
     created = source is None
-    before = {} if source is None else _settings(source)
+    before = {} if source is None else settings_of(source)
     source = source or ensure_source(session, check_name(session, name), "import")
     if handles:
         source.brand_handles = sorted(set(source.brand_handles or []) | set(handles))
@@ -230,11 +245,12 @@ def prepare_import_source(session: Session, actor: User | None, name: str, *,
         source.config = {**(source.config or {}), "network": network}
     session.flush()
     if created:
-        _record(session, actor, "source added", source, {}, "import source")
-    elif _settings(source) != before:
-        _record(session, actor, "source changed", source, before, _what_changed(before, _settings(source)))
+        record_change(session, actor, "source added", source, {}, "import source")
+    elif settings_of(source) != before:
+        record_change(session, actor, "source changed", source, before, _what_changed(before, settings_of(source)))
     return source
 
 
-__all__ = ["add_rss_source", "api_source", "check_interval", "clean_handles", "ensure_source",
-           "pause_source", "prepare_import_source", "resume_source", "update_source"]
+__all__ = ["add_rss_source", "api_source", "check_interval", "check_name", "clean_handles", "ensure_source",
+           "get_source", "logged_url", "pause_source", "prepare_import_source", "record_change", "require_lead",
+           "resume_source", "settings_of", "update_source"]

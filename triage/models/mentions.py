@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -81,6 +82,11 @@ class Mention(Base):
     posted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     posted_at_known: Mapped[bool] = mapped_column(default=True)  # False: the network gave no time, ingest time used
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the connector keeps to answer it (ids, uri/cid, visibility), and the network's counts as last seen
+    # (replies, reposts, likes, quotes, score), refreshed whenever the post is delivered again.
+    network_data: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    engagement: Mapped[dict[str, int] | None] = mapped_column(JSON(none_as_null=True))
+    engagement_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Tags, set once by the tagging job.
     tagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -17,10 +17,12 @@ class Source(Base):
     __tablename__ = "sources"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # demo, rss, import, api
+    kind: Mapped[str] = mapped_column(String(16))  # demo, rss, import, api, or a connector's (mastodon, ...)
     name: Mapped[str] = mapped_column(String(80), unique=True)
-    config: Mapped[dict] = mapped_column(JSON, default=dict)
+    config: Mapped[dict] = mapped_column(JSON, default=dict)  # a connector's secrets sealed (triage.core.secrets)
     brand_handles: Mapped[list] = mapped_column(JSON, default=list)
+    # The connected network account ({"handle", "display_name", "url"}), as the network named it on connect.
+    account: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     interval_seconds: Mapped[int] = mapped_column(default=300)
     cursor: Mapped[dict] = mapped_column(JSON, default=dict)
     enabled: Mapped[bool] = mapped_column(default=True)
@@ -32,7 +34,8 @@ class Source(Base):
 
     @property
     def polled(self) -> bool:
-        return self.kind in ("demo", "rss")
+        """Fetched on a schedule: the demo, feeds and connected networks; not file imports or the push API."""
+        return self.kind not in ("import", "api")
 
 
 class Delivery(Base):

@@ -20,6 +20,7 @@ from triage.db import session_factory
 from triage.intake.dead_letters import open_letters
 from triage.intake.importer import ImportFileError, import_stream
 from triage.intake.source_settings import prepare_import_source
+from triage.intake.sources import connectable
 from triage.models import Delivery, Source
 from triage.web.context import db, settings
 from triage.work import queues as queue_reads
@@ -111,7 +112,7 @@ def sources():
         select(Delivery.source_id, func.coalesce(func.sum(Delivery.post_count), 0))
         .where(Delivery.processed_at.is_(None)).group_by(Delivery.source_id)).all())
     rows = session.scalars(select(Source).order_by(Source.name)).all()
-    return render_template("sources.html", sources=rows, pending=pending, form=form,
+    return render_template("sources.html", sources=rows, pending=pending, form=form, networks=connectable(),
                            dead_letters=open_letters(session)), (
         400 if request.method == "POST" else 200)
 

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import func, select, update
 
-from triage.core import errors, vocabulary
+from triage.core import errors
 from triage.db import MAX_ROW_ID, utcnow
 from triage.models import Mention, Notification, Queue, Response, SavedReply, User
 from triage.people import customers
@@ -121,7 +121,7 @@ def _item_page(mention_id: int, status: int = 200):
     return render_template(
         "item.html", m=mention, ctx=ctx, saved_replies=saved, filled=filled, viewers=others,
         targets=escalation.escalation_targets(session, current_user), people=_workers(session),
-        reply_limit=vocabulary.reply_limit(mention.network), intents=INTENTS, sentiments=SENTIMENTS,
+        reply_limit=replies.reply_limit_for(mention), intents=INTENTS, sentiments=SENTIMENTS,
         idle_minutes=settings().claim_idle_minutes,
     ), status
 

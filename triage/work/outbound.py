@@ -1,42 +1,49 @@
-"""Delivering a reply through its source's outbound path, with every attempt recorded on the reply."""
+"""Delivering a reply through its source's connector (`triage.intake.sources`), every attempt recorded on it."""
 from __future__ import annotations
 
-import random
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from triage.config import Settings, load_settings
 from triage.core.errors import Conflict, NotFound
 from triage.core.locking import rows_changed
 from triage.core.roles import WORKERS, require
 from triage.db import is_postgres, utcnow
+from triage.intake.connections import source_config
+from triage.intake.sources import connector
+from triage.intake.sources.base import OutgoingReply, ReplyRefused, TransientReplyError
+from triage.intake.sources.results import SourceError
 from triage.models import Event, Mention, Response, User
 
 NO_MENTION = "the mention this reply answers is gone; there is nothing to post it under"
 
 
 class DeliveryError(Exception):
-    """The network refused or failed; the job retries, and the reply shows as failed meanwhile."""
+    """The network failed in a way that may pass; the job retries, and the reply shows as failed meanwhile."""
 
 
-def _demo(response: Response, mention: Mention, config: dict[str, Any]) -> tuple[str, str | None]:
-    """The demo network accepts replies (it can be told to be flaky, to show retries)."""
-    if random.random() < float(config.get("reply_failure_rate", 0) or 0):
-        raise DeliveryError("demo network: 503 Service Unavailable (simulated)")
-    return f"demo-reply-{response.id}", None
+def _outgoing(response: Response, mention: Mention) -> OutgoingReply:
+    return OutgoingReply(text=response.text, reply_id=response.id, external_id=mention.external_id, url=mention.url,
+                         author_handle=mention.author.handle, network_data=dict(mention.network_data or {}))
 
 
-# Kinds that can post for us; any other kind records the reply as "to be posted by hand".
-Sender = Callable[[Response, Mention, dict[str, Any]], tuple[str, str | None]]
-OUTBOUND: dict[str, Sender] = {"demo": _demo}
+def _failed(session: Session, response: Response, mention: Mention, reason: str, *, final: bool) -> None:
+    response.delivery_status, response.last_error = "failed", reason[:1000]
+    detail: dict[str, Any] = {"response_id": response.id, "attempt": response.attempts}
+    if final:
+        detail["refused"] = True  # the network will never take it: no automatic retry (the Retry button stays)
+    session.add(Event(mention_id=mention.id, action="reply failed", created_at=utcnow(), to_state="failed",
+                      reason=reason[:1000], detail=detail))
 
 
-def deliver(session: Session, response_id: int) -> str:
-    """Send one reply; returns its delivery status. Raises DeliveryError (after recording it) to be retried.
+def deliver(session: Session, response_id: int, settings: Settings | None = None) -> str:
+    """Send one reply through its source's connector; returns its delivery status.
 
-    A reply whose mention is gone is marked failed, saying so, and not retried: no attempt could succeed.
+    A reply where no connector can post is left to be posted by hand at the mention. A failure that may pass
+    raises DeliveryError (after recording it) to be retried; one the network refuses for good (the post deleted,
+    no permission), or a reply whose mention is gone, is marked failed, saying why, and not retried.
     """
     response = session.get(Response, response_id, with_for_update=is_postgres(session))
     if response is None:
@@ -49,8 +56,8 @@ def deliver(session: Session, response_id: int) -> str:
         response.delivery_status, response.last_error = "failed", NO_MENTION
         return "failed"
     source = mention.source
-    send = OUTBOUND.get(source.kind) if source is not None else None
-    if source is None or send is None:
+    found = connector(source.kind) if source is not None else None
+    if source is None or found is None or found.reply_limit is None:
         response.delivery_status = "manual"
         response.url = mention.url
         response.last_error = None
@@ -58,13 +65,19 @@ def deliver(session: Session, response_id: int) -> str:
                           to_state="manual", detail={"response_id": response.id, "url": mention.url}))
         return "manual"
     try:
-        external_id, url = send(response, mention, source.config or {})
-    except DeliveryError as exc:
-        response.delivery_status, response.last_error = "failed", str(exc)[:1000]
-        session.add(Event(mention_id=mention.id, action="reply failed", created_at=utcnow(), to_state="failed",
-                          reason=str(exc)[:1000], detail={"response_id": response.id, "attempt": response.attempts}))
-        raise
-    response.delivery_status, response.external_id, response.url = "sent", external_id, url
+        sent = found.send_reply(source_config(settings or load_settings(), source), _outgoing(response, mention))
+    except SourceError as exc:  # its credentials cannot be opened here: nothing to retry until someone acts
+        _failed(session, response, mention, str(exc), final=True)
+        return "failed"
+    except TransientReplyError as exc:
+        _failed(session, response, mention, str(exc) or type(exc).__name__, final=False)
+        raise DeliveryError(str(exc)) from exc
+    except ReplyRefused as exc:
+        _failed(session, response, mention, str(exc) or f"{found.label} refused the reply", final=True)
+        return "failed"
+    # A network may post the reply without saying its id (Reddit in quarantined communities): stored as unknown.
+    response.delivery_status, response.external_id = "sent", sent.external_id[:512] or None
+    response.url = sent.url
     response.sent_at, response.last_error = utcnow(), None
     session.add(Event(mention_id=mention.id, action="reply sent", created_at=response.sent_at, to_state="sent",
                       detail={"response_id": response.id, "attempt": response.attempts}))

@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 from triage.core.errors import Conflict, Invalid
 from triage.core.locking import rows_changed, write_lock
 from triage.core.roles import WORKERS, require
-from triage.core.vocabulary import ANSWERED, CLOSED, IRRELEVANT, OPEN, RESOLVED, SPAM, reply_limit
+from triage.core.vocabulary import ANSWERED, CLOSED, IRRELEVANT, OPEN, RESOLVED, SPAM
 from triage.db import MAX_ROW_ID, utcnow
 from triage.intake.posts import clean_text
+from triage.intake.sources import reply_limit
 from triage.models import Mention, Response, SavedReply, User
 from triage.work.claims import hold_for_action
 from triage.work.transitions import NO_CLAIM, get_mention, write_event
@@ -41,6 +42,11 @@ def fill_placeholders(body: str, mention: Mention, agent: User) -> str:
         return body
 
 
+def reply_limit_for(mention: Mention) -> int:
+    """The longest reply this mention may get: its network's (its source's connector knows it)."""
+    return reply_limit(mention.network, mention.source.kind if mention.source is not None else None)
+
+
 def reply(session: Session, mention_id: int, user: User, text: str, *, saved_reply_id: int | None = None,
           now: datetime | None = None) -> Response:
     """Answer a mention. The reply is delivered by a job (see workers.jobs.send_response) after commit."""
@@ -51,7 +57,7 @@ def reply(session: Session, mention_id: int, user: User, text: str, *, saved_rep
     mention = get_mention(session, mention_id)
     if not text:
         raise Invalid("the reply is empty")
-    limit = reply_limit(mention.network)
+    limit = reply_limit_for(mention)
     if len(text) > limit:
         raise Invalid(f"the reply is {len(text):,} characters; {mention.network} allows {limit:,}")
     if saved_reply_id is not None and not (0 < saved_reply_id <= MAX_ROW_ID

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import triage.intake.sources.demo_phrases as ph
+from triage.core.vocabulary import DEFAULT_REPLY_LIMIT
 from triage.intake.posts import Post, PostError, parse_post
+from triage.intake.sources.base import Connector, OutgoingReply, SentReply, TransientReplyError
 from triage.intake.sources.results import FetchResult, SourceError
 
 DEFAULT_BRAND = "Northwind"
@@ -176,3 +178,26 @@ def fetch(
     recent = recent[-RECENT_KEPT:]
     cursor = {"seq": seq, "recent": recent, "intents": {r: intents[r] for r in recent if r in intents}}
     return FetchResult(posts, cursor, errors)
+
+
+class DemoConnector(Connector):
+    """Polled like a real network; takes every reply (unless told to be flaky, to show retries)."""
+
+    kind = "demo"
+    label = "Demo"
+    network = "demo"  # its posts carry the names of the networks they pretend to come from
+    # A reply goes out under a pretend network's post, so that network's limit applies (`sources.reply_limit`);
+    # this is only the ceiling that marks demo replies as sent rather than posted by hand.
+    reply_limit = DEFAULT_REPLY_LIMIT
+    min_interval = 1
+
+    def fetch(self, config: dict[str, Any], cursor: dict[str, Any]) -> FetchResult:
+        return fetch(config, cursor)
+
+    def send_reply(self, config: dict[str, Any], reply: OutgoingReply) -> SentReply:
+        if random.random() < float(config.get("reply_failure_rate", 0) or 0):
+            raise TransientReplyError("demo network: 503 Service Unavailable (simulated)")
+        return SentReply(f"demo-reply-{reply.reply_id}", None)
+
+
+CONNECTOR = DemoConnector()

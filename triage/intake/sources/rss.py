@@ -15,6 +15,7 @@ import feedparser
 import requests
 
 from triage.intake.posts import MAX_TEXT_CHARS, Post, PostError, parse_post
+from triage.intake.sources.base import Connector
 from triage.intake.sources.results import FetchResult, SourceError
 
 USER_AGENT = "triage/0.1 (+mention triage)"
@@ -242,3 +243,18 @@ def fetch(
     if modified:
         new_cursor["modified"] = modified
     return FetchResult(posts, new_cursor, errors)
+
+
+class RssConnector(Connector):
+    """A feed: polled, read only (a reply to an entry is posted by hand at its link)."""
+
+    kind = "rss"
+    label = "RSS / Atom feed"
+    network = "rss"  # the default; a source's config may name another ("reddit" for a subreddit's feed)
+    min_interval = 30  # a feed polled faster is being hammered
+
+    def fetch(self, config: dict[str, Any], cursor: dict[str, Any]) -> FetchResult:
+        return fetch(config, cursor)
+
+
+CONNECTOR = RssConnector()
