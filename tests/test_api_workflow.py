@@ -89,7 +89,8 @@ def test_openapi_document_describes_every_route(client, app):
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["openapi"].startswith("3.1")
     described = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
-    routes = {(str(r.rule).replace("<int:mention_id>", "{id}").replace("<name>", "{name}")
+    routes = {(str(r.rule).replace("<int:mention_id>", "{id}").replace("<int:customer_id>", "{id}")
+              .replace("<name>", "{name}")
               .replace("<int:response_id>", "{response_id}"), method)
               for r in app.url_map.iter_rules() if str(r.rule).startswith("/api/v1/") and "openapi" not in str(r.rule)
               for method in r.methods - {"HEAD", "OPTIONS"}}

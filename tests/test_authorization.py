@@ -10,7 +10,7 @@ from tests.conftest import _csrf, record
 from tests.factories import queued_mentions
 from triage.intake.source_settings import ensure_source
 from triage.intake.sources import connectable
-from triage.models import DeadLetter, Queue, Response, RoutingRule, SavedReply, SlaPolicy, Team
+from triage.models import Customer, DeadLetter, Queue, Response, RoutingRule, SavedReply, SlaPolicy, Team
 from triage.people import accounts
 
 ANON = "anonymous"
@@ -116,6 +116,8 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "sources.source_connect_save": {"POST": LEADS},
     "sources.source_account": {"POST": LEADS},
     "sources.source_disconnect": {"POST": LEADS},
+    "customer_import.form": {"GET": LEADS},
+    "customer_import.upload": {"POST": LEADS},
     # Dead letters: listed on the Sources page for everyone; leads retry or discard them
     "dead_letters.show": {"GET": LOGGED_IN},
     "dead_letters.retry": {"POST": LEADS},
@@ -126,6 +128,7 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "tokens.token_revoke": {"POST": LOGGED_IN},
     # The API, with the role's own (unscoped) token
     "api.push_mentions": {"POST": LEADS},  # into an existing source: a lead's token (or one scoped to it)
+    "api_customer_records.push_customers": {"POST": LEADS},  # customer records: a lead's or admin's token
     "api_mentions.queues": {"GET": LOGGED_IN},
     "api_mentions.queue_mentions": {"GET": LOGGED_IN},
     "api_mentions.mention": {"GET": LOGGED_IN},
@@ -143,6 +146,14 @@ POLICY: dict[str, dict[str, frozenset]] = {
     "api_mentions.note": {"POST": LOGGED_IN},
     "api_mentions.relabel": {"POST": WORKERS},
     "api_mentions.link_accounts": {"POST": WORKERS},
+    # Customers: everyone finds and reads them; those who work items link and unlink
+    "customers.customers": {"GET": LOGGED_IN},
+    "customers.customer": {"GET": LOGGED_IN},
+    "customers.link_account": {"POST": WORKERS},
+    "customers.link_record": {"POST": WORKERS},
+    "customers.unlink": {"POST": WORKERS},
+    "api_customers.customers": {"GET": LOGGED_IN},
+    "api_customers.customer": {"GET": LOGGED_IN},
 }
 # Routes that change what other routes need (so each gets rows of its own), and the one that ends the session.
 OWN_ROWS = ("routing.queue_delete", "routing.rule_delete", "replies.saved_reply_delete", "reports.delete_policy",
@@ -202,6 +213,8 @@ class World:
         self.letters = {e: DeadLetter(source_id=self.source.id, payload={"id": e, "text": "?"}, error="no author")
                         for e in ("dead_letters.discard", "dead_letters.retry", "letter")}
         db.add_all(self.letters.values())
+        self.customer = Customer(display_name="Walk customer")
+        db.add(self.customer)
         owner = me or self.target.username
         self.api_token = accounts.create_token(db, me, "walk") if me else None
         accounts.create_token(db, owner, "to revoke")
@@ -226,7 +239,7 @@ class World:
             "queue_id": row(self.queues, "queue"), "rule_id": row(self.rules, "rule"),
             "reply_id": row(self.replies, "reply"), "policy_id": row(self.policies, "policy"),
             "source_id": self.source.id, "letter_id": row(self.letters, "letter"), "token_id": self.revoke_id,
-            "kind": connectable()[0].kind,
+            "kind": connectable()[0].kind, "customer_id": self.customer.id,
         }
 
 

@@ -172,6 +172,8 @@ FRESH_INSTANCE_ARGS = {
     "source connect": ["source", "connect", "mastodon", "--name", "Social", "--set", "access_token=tok"],
     "source disconnect": ["source", "disconnect", "Social"],
     "source rotate-key": ["source", "rotate-key"],
+    "customers import": ["customers", "import", "{posts}", "--system", "crm"],
+    "customers priority": ["customers", "priority", "Gold: +15"],
 }
 RUNS_UNTIL_STOPPED = {"worker", "cron"}  # run as processes, so a missing check shows as a timeout, not a hang
 

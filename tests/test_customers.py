@@ -6,8 +6,8 @@ from sqlalchemy import select
 
 from tests.factories import make_mention, make_user
 from triage.core.errors import Forbidden, Invalid
-from triage.models import Author, Event
-from triage.people.customers import accounts, link_authors
+from triage.models import Author, Customer, Event
+from triage.people.customers import accounts, link_account, link_authors, unlink_author
 from triage.work import queues
 
 
@@ -87,3 +87,33 @@ def test_only_people_who_work_items_link_accounts(db, role):
     on_x, on_bluesky = _dana(db)
     with pytest.raises(Forbidden, match=f"a {role} cannot link accounts"):
         link_authors(db, on_x.author_id, on_bluesky.author_id, make_user(db, role))
+
+
+def test_confirming_a_suggested_account_on_a_profile_links_it_to_that_customer(db):
+    on_x, on_bluesky = _dana(db)
+    on_reddit = make_mention(db, network="reddit", author="danar", author_name="Dana Reyes")
+    agent = make_user(db, "agent")
+    customer = link_authors(db, on_x.author_id, on_bluesky.author_id, agent)
+    assert link_account(db, agent, customer.id, on_reddit.author_id).id == customer.id
+    db.commit()
+    assert {a.handle for a in accounts(db, customer.id)} == {"dana_x", "dana.bsky", "danar"}
+
+
+def test_a_customer_known_only_from_records_has_no_account_to_link_to(db):
+    customer = Customer(display_name="Known from the CRM")
+    db.add(customer)
+    on_x, _ = _dana(db)
+    with pytest.raises(Invalid, match="no account yet"):
+        link_account(db, make_user(db, "agent"), customer.id, on_x.author_id)
+
+
+def test_unlinking_refuses_an_account_of_another_customer_and_the_operator_is_named(db):
+    on_x, on_bluesky = _dana(db)
+    customer = link_authors(db, on_x.author_id, on_bluesky.author_id, make_user(db, "agent"))
+    with pytest.raises(Invalid, match="not linked to this customer"):
+        unlink_author(db, None, on_x.author_id, customer_id=customer.id + 1)
+    unlink_author(db, None, on_x.author_id, customer_id=customer.id)
+    db.commit()
+    event = db.scalar(select(Event).where(Event.action == "unlinked account"))
+    assert event.actor_id is None and "operator" in event.reason
+    assert [a.handle for a in accounts(db, customer.id)] == ["dana.bsky"]

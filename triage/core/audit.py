@@ -38,6 +38,10 @@ ACTIONS: dict[str, str] = {
     "marked not relevant": "marked not relevant",
     "reopened": "reopened",
     "linked accounts": "linked an author's accounts",
+    "customers imported": "customer records imported or pushed from another system",
+    "customer priority rules saved": "customer priority rules (tier, lifetime value) saved",
+    "unlinked account": "unlinked an account from its customer",
+    "linked record": "linked a CRM or loyalty record to a customer",
     # deadlines (work/sla_marks.py, for the check in sla/check.py)
     "deadline near": "deadline near",
     "sla breached": "service level breached",

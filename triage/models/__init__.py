@@ -1,5 +1,7 @@
 """Typed SQLAlchemy models, one module per aggregate."""
 from triage.db import Base
+from triage.models.customer_priority import CustomerPriorityRule
+from triage.models.customers import CustomerRecord
 from triage.models.mentions import (
     Author,
     Customer,
@@ -25,8 +27,8 @@ from triage.models.summaries import (
 from triage.models.tokens import ApiToken
 
 __all__ = [
-    "ApiToken", "Author", "Base", "Customer", "DeadLetter", "Delivery", "Event", "Label", "Mention", "ModelVersion",
-    "Notification", "Queue", "ReportBucket", "ReportDay", "ReportEventDay", "ReportPending", "ReportPeriod",
-    "ReportStale",
-    "Response", "RoutingRule", "SavedReply", "SlaPolicy", "Source", "Team", "User",
+    "ApiToken", "Author", "Base", "Customer", "CustomerPriorityRule", "CustomerRecord", "DeadLetter", "Delivery",
+    "Event", "Label", "Mention",
+    "ModelVersion", "Notification", "Queue", "ReportBucket", "ReportDay", "ReportEventDay", "ReportPending",
+    "ReportPeriod", "ReportStale", "Response", "RoutingRule", "SavedReply", "SlaPolicy", "Source", "Team", "User",
 ]

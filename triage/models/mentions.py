@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -12,6 +12,9 @@ from triage.db import Base, UTCDateTime, utcnow
 from triage.models.people import User
 from triage.models.queues import Queue
 from triage.models.sources import Source
+
+if TYPE_CHECKING:
+    from triage.models.customers import CustomerRecord
 
 # Literal SQL for the ranking indexes' WHERE clauses: a query uses a partial index only when it repeats
 # the same terms with the same literals (SQLite cannot match a bound parameter against them).
@@ -30,6 +33,7 @@ class Customer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     authors: Mapped[list[Author]] = relationship(back_populates="customer")
+    records: Mapped[list[CustomerRecord]] = relationship(back_populates="customer")  # from the brand's systems
 
 
 class Author(Base):

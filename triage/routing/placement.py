@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from triage.routing.customer_facts import CustomerFacts
 from triage.routing.priority import Priority, score
 from triage.routing.rules import Router
 from triage.sla.deadlines import Deadlines
@@ -31,12 +32,24 @@ class Placer:
     def __init__(self, session: Session):
         self.router = Router(session)
         self.deadlines = Deadlines(session)
+        self.customer_facts = CustomerFacts(session)
 
     def place(self, *, text: str, network: str, intent: str, intent_confidence: float, sentiment: str,
-              polarity: float, followers: int | None, posted_at: datetime, now: datetime) -> Placement:
-        """Where a mention with these tags goes; `now` is when it is scored (its waiting time counts)."""
+              polarity: float, followers: int | None, posted_at: datetime, now: datetime,
+              author_id: int | None = None) -> Placement:
+        """Where a mention with these tags goes; `now` is when it is scored (its waiting time counts).
+
+        The author's customer facts (tier, lifetime value) add their points here, raising a priority, never lowering.
+        """
         rank = score(text=text, intent=intent, intent_confidence=intent_confidence, sentiment=sentiment,
                      polarity=polarity, followers=followers, posted_at=posted_at, now=now)
+        extra = self.customer_facts.reasons(author_id)
+        if extra:
+            reasons = sorted([*(r for r in rank.reasons if r["factor"] != "cap"), *extra], key=lambda r: -r["points"])
+            raw = sum(r["points"] for r in reasons)
+            if raw > 100:  # as `score` does: the points shown add up to the score
+                reasons.append({"factor": "cap", "points": 100 - raw, "detail": "priorities stop at 100"})
+            rank = Priority(score=max(rank.score, min(100, raw)), reasons=reasons, urgent=rank.urgent)
         rule_id, queue_id = self.router.match(intent=intent, sentiment=sentiment, network=network,
                                               priority=rank.score, urgent=rank.urgent)
         first_due, resolution_due = self.deadlines.due(start=posted_at, intent=intent, urgent=rank.urgent,

@@ -63,7 +63,7 @@ def tag_new_mentions(session: Session, mention_ids: list[int], *, now: datetime 
     placer = Placer(session)  # routing rules, policies and teams loaded once per batch
     query = (
         select(Mention.id, Mention.text, Mention.network, Mention.external_id, Mention.posted_at, Mention.status,
-               Mention.language, Author.followers)
+               Mention.language, Mention.author_id, Author.followers)
         .join(Author, Author.id == Mention.author_id)
         .where(Mention.id.in_(mention_ids), Mention.tagged_at.is_(None))
     )
@@ -80,7 +80,8 @@ def tag_new_mentions(session: Session, mention_ids: list[int], *, now: datetime 
         tags = known.get((row.network, row.external_id)) or fresh[row.id]
         placed = placer.place(text=row.text, network=row.network, intent=tags.intent,
                               intent_confidence=tags.intent_confidence, sentiment=tags.sentiment,
-                              polarity=tags.polarity, followers=row.followers, posted_at=row.posted_at, now=now)
+                              polarity=tags.polarity, followers=row.followers, posted_at=row.posted_at, now=now,
+                              author_id=row.author_id)
         rank = placed.rank
         status = OPEN if row.status == NEW else row.status
         updates.append({

@@ -45,11 +45,15 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from triage.web import api, api_mentions, auth, dead_letters, learning, pages, reports, tokens, work
     from triage.web.admin import people, replies, routing, sources
+    from triage.web.api_customer_records import bp as api_customer_records_bp
+    from triage.web.api_customers import bp as api_customers_bp
+    from triage.web.customer_import import bp as customer_import_bp
+    from triage.web.customers import bp as customers_bp
 
     for bp in (auth.bp, pages.bp, work.bp, reports.bp, learning.bp, tokens.bp, dead_letters.bp,
-               people.bp, replies.bp, routing.bp, sources.bp):
+               people.bp, replies.bp, routing.bp, sources.bp, customer_import_bp, customers_bp):
         app.register_blueprint(bp)
-    for bp in (api.bp, api_mentions.bp):
+    for bp in (api.bp, api_mentions.bp, api_customer_records_bp, api_customers_bp):
         app.register_blueprint(bp)
         csrf.exempt(bp)  # the API authenticates with bearer tokens, not cookies
 

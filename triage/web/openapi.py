@@ -33,6 +33,7 @@ MENTION_DETAIL = {"$ref": "#/components/schemas/MentionDetail"}
 MENTION_ID = {"name": "id", "in": "path", "required": True, "schema": ROW_ID, "description": "the mention's id"}
 # Pushed items are not held to `Post` by the request: a bad item is refused on its own (in `errors`), the rest land.
 POSTS = {"type": "array", "maxItems": MAX_ITEMS, "items": {"description": "a Post"}}
+CUSTOMER_RECORDS = {"type": "array", "maxItems": MAX_ITEMS, "items": {"description": "a customer record"}}
 QUEUE_NAME = {"name": "name", "in": "path", "required": True, "schema": STR,
               "description": "the queue's short name (see GET /api/v1/queues)"}
 
@@ -119,7 +120,47 @@ def _schemas() -> Schema:
         "ReplyResult": _obj(response=_obj(id=INT, delivery_status={"enum": ["pending", "sent", "failed", "manual"]}),
                             mention=MENTION),
         "Error": _obj(closed=False, error={**STR, "description": "what was wrong, in a sentence"}),
+        **_customer_schemas(account),
     }
+
+
+def _customer_schemas(account: Schema) -> Schema:
+    """The customer calls' bodies (`api_customers`)."""
+    linked = {**account, "properties": {**account["properties"], "linked_by": NULLABLE_STR, "linked_at": WHEN},
+              "required": [*account["required"], "linked_by", "linked_at"]}
+    num, count = {"type": ["number", "null"]}, {"type": ["integer", "null"]}
+    record = _obj(id=INT, system=STR, external_id=STR, email=NULLABLE_STR, name=NULLABLE_STR,
+                  handles={"type": "object"}, tier=NULLABLE_STR, lifetime_value=num, loyalty_points=count,
+                  orders=count, last_order_at=WHEN, attributes={"type": "object"},
+                  updated_at={"type": "string", "format": "date-time"})
+    mention = _obj(id=INT, network=STR, handle=STR, text=STR, url=NULLABLE_STR,
+                   posted_at={"type": "string", "format": "date-time"},
+                   status={"enum": [NEW, OPEN, ANSWERED, RESOLVED, SPAM, IRRELEVANT]},
+                   sentiment={"enum": [*SENTIMENTS, None]}, intent={"enum": [*INTENTS, None]})
+    return {
+        "CustomerRecord": record, "CustomerMention": mention,
+        "CustomerSummary": _obj(id=INT, name=STR, accounts={"type": "array", "items": account}, records=INT),
+        "Customer": _obj(
+            id=INT, name=STR, notes=STR, created_at={"type": "string", "format": "date-time"},
+            accounts={"type": "array", "items": linked, "description": "linked accounts, with who linked them"},
+            records={"type": "array", "items": {"$ref": "#/components/schemas/CustomerRecord"}},
+            counts=_obj(mentions=INT, open=INT, replies=INT),
+            first_response_median_seconds={"type": ["number", "null"]},
+            mentions={"type": "array", "items": {"$ref": "#/components/schemas/CustomerMention"},
+                      "description": "the most recent mentions, newest first"}),
+    }
+
+
+def _customer_search() -> Schema:
+    return _op(
+        "Find customers by name, handle, e-mail or a record's external id, newest first", errors=("400",),
+        params=({"name": "q", "in": "query", "schema": STR,
+                 "description": "part of a name, handle or e-mail, or a whole external id (empty: all)"},
+                {"name": "before", "in": "query", "schema": ROW_ID,
+                 "description": "the page below this customer id (`next_before` of the last page)"}),
+        ok=("200", "A page of customers", _obj(
+            customers={"type": "array", "items": {"$ref": "#/components/schemas/CustomerSummary"}},
+            next_before={"type": ["integer", "null"]})))
 
 
 def _responses() -> Schema:
@@ -187,6 +228,23 @@ def document() -> Schema:
                 params=({"name": "source", "in": "query", "schema": STR,
                          "description": "the source's name (default: the token's source, else API)"},),
                 errors=("400", "403", "404", "413"))},
+            "/api/v1/customers": {"get": _customer_search(), "post": _op(
+                "Push customer records from another system (CRM, loyalty, shop); a lead's or admin's token",
+                description="Each item is a record judged on its own: `external_id` (required), `system` (or "
+                            "`?system=`), optional `email`, `name`, `handles` ({network: handle}), `tier`, "
+                            "`lifetime_value`, `loyalty_points`, `orders`, `last_order_at` (ISO 8601), `attributes` "
+                            "(an object of scalars). One that is not valid is listed in `errors` with its index and "
+                            "why; the rest are upserted on (system, external_id) and linked to accounts with the same "
+                            "handle. 400 when none is valid.",
+                body=_body({"oneOf": [CUSTOMER_RECORDS, _obj(closed=False, records=CUSTOMER_RECORDS)]},
+                           "a JSON array of customer records, or an object with a `records` array"),
+                ok=("202", "What was accepted, and an error per refused item",
+                    _obj(closed=False, accepted=INT, rejected=INT, added=INT, updated=INT, linked=INT, refused=INT,
+                         suggested=INT, errors={"type": "array", "items": _obj(required=("index", "error"),
+                                                                               closed=False, index=INT, error=STR)})),
+                params=({"name": "system", "in": "query", "schema": STR,
+                         "description": "the system for records that name none"},),
+                errors=("400", "403", "413"))},
             "/api/v1/queues": {"get": _op("Queues with their open counts", params=(), errors=(), ok=(
                 "200", "The queues", {"type": "array", "items": _obj(
                     name=STR, title=STR, description=NULLABLE_STR, open=INT)}))},
@@ -239,6 +297,11 @@ def document() -> Schema:
                 "Link the author's account to another as the same person (see `possibly_same`)", errors=with_body,
                 body=_body(_obj(author_id={**ROW_ID, "description": "the other account's id"}), "the other account"),
                 ok=mention_ok)},
+            "/api/v1/customers/{id}": {"get": _op(
+                "A customer: accounts, what other systems know, counts, recent mentions", errors=("404",),
+                params=({"name": "id", "in": "path", "required": True, "schema": ROW_ID,
+                         "description": "the customer's id"},),
+                ok=("200", "The customer", {"$ref": "#/components/schemas/Customer"}))},
             m + "/notes": {"post": _op(
                 "Add an internal note (anyone on the team)", errors=("400", "403", "404", "413"),
                 body=_body(_obj(text={**TEXT, "maxLength": NOTE_LIMIT}), "the note"),

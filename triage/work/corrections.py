@@ -64,7 +64,7 @@ def _retagged(session: Session, mention: Mention, user: User, *, sentiment: str 
         intent_confidence=values.get("intent_confidence", mention.intent_confidence or 0.0),
         sentiment=sentiment or mention.sentiment or "neutral",
         polarity=values.get("polarity", mention.polarity or 0.0), followers=mention.author.followers,
-        posted_at=mention.posted_at, now=mention.tagged_at or mention.posted_at)
+        posted_at=mention.posted_at, now=mention.tagged_at or mention.posted_at, author_id=mention.author_id)
     rank = placed.rank
     values.update(priority=rank.score, priority_reasons=rank.reasons, urgent=rank.urgent, queue_id=mention.queue_id)
     if mention.escalated_at is None and mention.status not in CLOSED:
